@@ -1,0 +1,36 @@
+"""Shared fixtures: the project's real data live in ../shared/data, never in this repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("KETAMINE_FC_SHARED_DATA", REPO.parent / "shared" / "data"))
+ATLAS_DIR = SHARED_DATA / "atlases"
+
+
+def pytest_configure(config):
+    # the package finds atlases through KETAMINE_FC_DATA; point it at the shared copy (no network here)
+    os.environ.setdefault("KETAMINE_FC_DATA", str(ATLAS_DIR))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared test data not found at {SHARED_DATA}; set KETAMINE_FC_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def atlas_dir(shared_data) -> Path:
+    return shared_data / "atlases"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20210301)
