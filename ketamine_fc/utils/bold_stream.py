@@ -1,0 +1,143 @@
+"""Read a 4-D BOLD NIfTI once, as a stream, keeping only what the participant level needs.
+
+gzip is a single sequential stream, so decompression is the floor of the read: the file is decompressed
+in a background thread (``zlib-ng``) while this thread gathers in-mask voxels, forms the weighted sums
+(region means, adjacent-cortex means) and accumulates voxel statistics for QC. Nothing of full-volume
+size is kept beyond one chunk of frames, so memory stays near the size of the outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nb
+import numpy as np
+from scipy import sparse
+
+from ketamine_fc.errors import InputError
+
+LOGGER = logging.getLogger("ketamine_fc.bold")
+CHUNK_BYTES = 32 * 2**20
+
+
+@dataclass
+class StreamResult:
+    """What one pass over a BOLD series yields (T = number of frames)."""
+
+    weighted: np.ndarray  # (T, n_weights) float64: ``weights @ frame`` for each frame
+    gathered: np.ndarray  # (T, n_gather) float32: raw values of selected in-mask voxels
+    voxel_mean: np.ndarray  # (n_mask,) temporal mean of every in-mask voxel
+    voxel_std: np.ndarray  # (n_mask,) temporal standard deviation of every in-mask voxel
+
+
+def _open_stream(path: Path):
+    if path.name.endswith(".gz"):
+        from zlib_ng import gzip_ng_threaded
+
+        return gzip_ng_threaded.open(path, "rb", threads=1)
+    return open(path, "rb")
+
+
+def _scaling(img):
+    slope = getattr(img.dataobj, "slope", 1.0)
+    inter = getattr(img.dataobj, "inter", 0.0)
+    slope = 1.0 if slope is None or not np.isfinite(slope) or slope == 0 else float(slope)
+    inter = 0.0 if inter is None or not np.isfinite(inter) else float(inter)
+    return slope, inter
+
+
+def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_BYTES) -> StreamResult:
+    """Stream a BOLD series and reduce it frame by frame.
+
+    Parameters
+    ----------
+    path : path-like
+        4-D NIfTI-1/2, gzipped or not.
+    mask_index : (n_mask,) int array
+        Flat indices of in-mask voxels in file (Fortran) order: ``np.flatnonzero(mask.ravel(order="F"))``.
+    weights : sparse (n_weights, n_mask), optional
+        Each frame's in-mask values are multiplied by it (region means, adjacent-cortex means).
+    gather : (n_gather,) int array, optional
+        Positions within ``mask_index`` whose raw time series are returned.
+
+    Returns
+    -------
+    StreamResult
+    """
+    path = Path(path)
+    try:
+        img = nb.load(path)
+    except Exception as err:  # nibabel raises several types for unreadable files
+        raise InputError(f"cannot read the BOLD image ({err})", path=path) from err
+    if img.ndim != 4:
+        raise InputError(f"the BOLD image must be 4-D, it has shape {img.shape}", path=path)
+    nx, ny, nz, n_frames = img.shape
+    frame_vox = nx * ny * nz
+    dtype = img.get_data_dtype()
+    frame_bytes = frame_vox * dtype.itemsize
+    slope, inter = _scaling(img)
+    mask_index = np.asarray(mask_index, dtype=np.intp)
+    n_mask = mask_index.size
+    weights = sparse.csr_matrix((0, n_mask)) if weights is None else sparse.csr_matrix(weights)
+    if weights.shape[1] != n_mask:
+        raise ValueError(f"weights have {weights.shape[1]} columns for {n_mask} mask voxels")
+    weights = weights.astype(np.float32)
+    gather = np.zeros(0, dtype=np.intp) if gather is None else np.asarray(gather, dtype=np.intp)
+
+    out_w = np.empty((n_frames, weights.shape[0]), dtype=np.float64)
+    out_g = np.empty((n_frames, gather.size), dtype=np.float32)
+    vsum = np.zeros(n_mask, dtype=np.float64)
+    vsq = np.zeros(n_mask, dtype=np.float64)
+
+    per_chunk = max(1, min(n_frames, chunk_bytes // frame_bytes))
+    buf = bytearray(per_chunk * frame_bytes)
+    view = memoryview(buf)
+    offset = int(img.dataobj.offset)
+    with _open_stream(path) as fobj:
+        _skip(fobj, offset, path)
+        t0 = 0
+        while t0 < n_frames:
+            k = min(per_chunk, n_frames - t0)
+            got = _read_exact(fobj, view[: k * frame_bytes])
+            if got < k * frame_bytes:
+                raise InputError(
+                    f"the file ends after {t0 + got // frame_bytes} of {n_frames} frames (truncated download?)",
+                    path=path,
+                )
+            frames = np.frombuffer(buf, dtype=dtype, count=k * frame_vox).reshape(k, frame_vox)
+            data = frames[:, mask_index].astype(np.float32, copy=False)
+            if slope != 1.0 or inter != 0.0:
+                data = data * np.float32(slope) + np.float32(inter)
+            out_w[t0 : t0 + k] = (weights @ data.T).T if weights.shape[0] else 0.0
+            out_g[t0 : t0 + k] = data[:, gather]
+            vsum += data.sum(axis=0, dtype=np.float64)
+            vsq += np.einsum("ij,ij->j", data, data, dtype=np.float64)
+            t0 += k
+    mean = vsum / n_frames
+    var = np.maximum(vsq / n_frames - mean**2, 0.0) * (n_frames / max(n_frames - 1, 1))
+    if not np.all(np.isfinite(out_w)):
+        raise InputError("the BOLD series contains NaN or infinite values inside the brain mask", path=path)
+    return StreamResult(out_w, out_g, mean, np.sqrt(var))
+
+
+def _skip(fobj, n_bytes, path):
+    if n_bytes and len(fobj.read(n_bytes)) < n_bytes:
+        raise InputError("the file ends inside its header", path=path)
+
+
+def _read_exact(fobj, view) -> int:
+    """Fill ``view`` from ``fobj``; return the number of bytes read (short only at end of file)."""
+    total = 0
+    while total < len(view):
+        n = fobj.readinto(view[total:])
+        if not n:
+            break
+        total += n
+    return total
+
+
+def mask_flat_index(mask: np.ndarray) -> np.ndarray:
+    """Flat file-order (Fortran) indices of the True voxels of a 3-D mask."""
+    return np.flatnonzero(np.asarray(mask, dtype=bool).ravel(order="F"))
