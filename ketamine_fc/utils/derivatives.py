@@ -112,3 +112,21 @@ def write_dataset_description(output_dir, name="ketamine-fc derivatives", source
     if source_datasets:
         desc["SourceDatasets"] = [{"URL": str(s)} for s in source_datasets]
     return write_json(desc, Path(output_dir) / "dataset_description.json")
+
+
+ENTITY_ORDER = ("subject", "session", "task", "acquisition", "reconstruction", "direction", "run", "space",
+                "cohort", "res", "den", "segmentation", "stat", "desc")
+ENTITY_KEYS = {"subject": "sub", "session": "ses", "acquisition": "acq", "reconstruction": "rec",
+               "direction": "dir", "segmentation": "seg"}
+
+
+def bids_path(output_dir, entities: dict, suffix: str, extension: str) -> Path:
+    """``OUTPUT_DIR/sub-X[/ses-Y]/func/sub-X[_ses-Y]_..._<suffix><extension>`` in BIDS entity order."""
+    unknown = set(entities) - set(ENTITY_ORDER)
+    if unknown:
+        raise ValueError(f"unknown BIDS entities {sorted(unknown)}")
+    parts = [f"{ENTITY_KEYS.get(k, k)}-{entities[k]}" for k in ENTITY_ORDER if entities.get(k) not in (None, "")]
+    folder = Path(output_dir) / f"sub-{entities['subject']}"
+    if entities.get("session"):
+        folder = folder / f"ses-{entities['session']}"
+    return folder / "func" / ("_".join(parts + [suffix]) + extension)

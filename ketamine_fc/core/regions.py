@@ -1,0 +1,210 @@
+"""Region signals: plan what one read of the BOLD must keep, then clean it.
+
+Every cleaning step (regression on retained frames, interpolation, band-pass, re-censoring) is linear and
+identical for every voxel, so cleaning region means equals averaging cleaned voxels. The BOLD is therefore
+reduced to region means while it is read; only subcortical voxels (for the adjacent-cortex regression) and a
+fixed sample of voxels (for DVARS) are kept individually.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ketamine_fc.core.qc import dvars
+
+DVARS_SAMPLE = 10000
+
+
+@dataclass
+class ExtractionPlan:
+    """Which voxels to read and how to reduce each frame (positions refer to in-mask voxels)."""
+
+    mask_index: np.ndarray  # flat Fortran-order indices of in-mask voxels
+    weights: sparse.csr_matrix  # (n_regions + n_sub, n_mask): region means, then adjacent-cortex means
+    n_regions: int
+    region_voxels: np.ndarray  # (n_regions,) in-mask voxel count per region
+    sub_positions: np.ndarray  # in-mask positions of the subcortical voxels that are cleaned individually
+    sub_region: np.ndarray  # (n_sub,) row of the region each of those voxels belongs to
+    sub_has_cortex: np.ndarray  # (n_sub,) bool: cortex lies within the radius
+    sample_positions: np.ndarray  # in-mask positions of the DVARS sample
+
+    @property
+    def gather(self) -> np.ndarray:
+        return np.concatenate([self.sub_positions, self.sample_positions])
+
+
+def plan_extraction(dseg, mask, affine, region_index, cortical, *, adjacent_cortex_mm=20.0,
+                    subcortical_cleanup=True, n_sample=DVARS_SAMPLE, seed=0) -> ExtractionPlan:
+    """Build the averaging matrix and voxel lists for one BOLD grid.
+
+    Parameters
+    ----------
+    dseg : (X, Y, Z) int array
+        Region labels on the BOLD grid (0 = none).
+    mask : (X, Y, Z) bool array
+        BOLD brain mask.
+    affine : (4, 4) array
+        Voxel-to-world (mm) transform of the grid.
+    region_index : (R,) int array
+        Label value of each region, in output column order.
+    cortical : (R,) bool array
+        True for cortical regions (their voxels are the "cortex" of the adjacent-cortex regression).
+    """
+    from ketamine_fc.core.subcortical import adjacent_cortex_weights
+
+    mask = np.asarray(mask, dtype=bool)
+    dseg = np.asarray(dseg)
+    mask_index = np.flatnonzero(mask.ravel(order="F"))
+    labels = dseg.ravel(order="F")[mask_index]
+    region_index = np.asarray(region_index)
+    cortical = np.asarray(cortical, dtype=bool)
+    lut = np.full(max(int(labels.max(initial=0)), int(region_index.max(initial=0))) + 1, -1)
+    lut[region_index] = np.arange(region_index.size)
+    voxel_row = lut[labels]
+    inside = np.flatnonzero(voxel_row >= 0)
+    counts = np.bincount(voxel_row[inside], minlength=region_index.size)
+    n_regions = region_index.size
+    w_regions = sparse.csr_matrix(
+        (1.0 / np.maximum(counts[voxel_row[inside]], 1), (voxel_row[inside], inside)),
+        shape=(n_regions, mask_index.size),
+    )
+    sub_positions = np.zeros(0, dtype=np.intp)
+    sub_region = np.zeros(0, dtype=np.intp)
+    has_cortex = np.zeros(0, dtype=bool)
+    blocks = [w_regions]
+    if subcortical_cleanup:
+        is_sub = np.zeros(mask_index.size, dtype=bool)
+        is_ctx = np.zeros(mask_index.size, dtype=bool)
+        is_sub[inside] = ~cortical[voxel_row[inside]]
+        is_ctx[inside] = cortical[voxel_row[inside]]
+        sub_positions = np.flatnonzero(is_sub)
+        sub_region = voxel_row[sub_positions]
+        ijk = np.column_stack(np.unravel_index(mask_index, mask.shape, order="F"))
+        xyz = ijk @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
+        ctx_positions = np.flatnonzero(is_ctx)
+        adj = sparse.csr_matrix(adjacent_cortex_weights(xyz[sub_positions], xyz[ctx_positions], adjacent_cortex_mm))
+        has_cortex = np.diff(adj.indptr) > 0
+        adj = adj.tocoo()
+        blocks.append(sparse.csr_matrix((adj.data, (adj.row, ctx_positions[adj.col])),
+                                        shape=(sub_positions.size, mask_index.size)))
+    rng = np.random.default_rng(seed)
+    n_sample = min(n_sample, mask_index.size)
+    sample = np.sort(rng.choice(mask_index.size, n_sample, replace=False)) if n_sample else np.zeros(0, int)
+    return ExtractionPlan(
+        mask_index=mask_index, weights=sparse.vstack(blocks, format="csr"), n_regions=n_regions,
+        region_voxels=counts, sub_positions=sub_positions, sub_region=sub_region, sub_has_cortex=has_cortex,
+        sample_positions=sample,
+    )
+
+
+def clean_region_signals(region_means, keep, operator, *, sub_voxels=None, sub_adjacent=None, sub_region=None,
+                         sub_has_cortex=None, region_voxels=None, min_voxels=1):
+    """Apply a cleaning operator to region means and redo subcortical regions after the cortex regression.
+
+    Parameters
+    ----------
+    region_means : (T, R) raw region means
+    keep : (T,) bool, frames retained
+    operator : (n_keep, T) linear cleaning operator (``denoise.cleaning_operator``)
+    sub_voxels, sub_adjacent : (T, n_sub), optional
+        Raw subcortical voxel series and the raw mean of the cortex within the radius of each.
+    sub_region : (n_sub,) region row of each subcortical voxel.
+    region_voxels : (R,) voxel counts; regions with fewer than ``min_voxels`` become NaN.
+
+    Returns
+    -------
+    (n_keep, R) cleaned region time series (NaN columns for missing regions).
+    """
+    from ketamine_fc.core.subcortical import regress_adjacent
+
+    cleaned = operator @ np.asarray(region_means, dtype=np.float64)
+    if sub_voxels is not None and sub_voxels.shape[1]:
+        vox = operator @ np.asarray(sub_voxels, dtype=np.float64)
+        adj = operator @ np.asarray(sub_adjacent, dtype=np.float64)
+        resid = vox.copy()
+        if sub_has_cortex is not None and np.any(sub_has_cortex):
+            resid[:, sub_has_cortex] = regress_adjacent(vox[:, sub_has_cortex], adj[:, sub_has_cortex])
+        n_regions = cleaned.shape[1]
+        member = sparse.csr_matrix((np.ones(sub_region.size), (sub_region, np.arange(sub_region.size))),
+                                   shape=(n_regions, sub_region.size))
+        rows = np.unique(sub_region)
+        n = np.asarray(member.sum(axis=1)).ravel()
+        cleaned[:, rows] = (member @ resid.T).T[:, rows] / n[rows]
+    if region_voxels is not None:
+        cleaned[:, np.asarray(region_voxels) < min_voxels] = np.nan
+    return cleaned
+
+
+def dvars_before_after(sample, keep, operator):
+    """DVARS of the voxel sample before cleaning (all frames) and after (retained frames only)."""
+    sample = np.asarray(sample, dtype=np.float64)
+    before = dvars(sample)
+    after_kept = dvars(operator @ sample, frames=np.flatnonzero(keep))
+    after = np.full(sample.shape[0], np.nan)
+    after[np.flatnonzero(keep)] = after_kept
+    return before, after
+
+
+def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, table: pd.DataFrame, tr: float,
+                params: dict, *, min_region_voxels: int = 3) -> dict:
+    """Clean one run's extracted signals; return the time series, design, region QC and run QC.
+
+    A run whose retained frames cannot support the regression (fewer frames than design columns + 2)
+    is not an error: it yields an empty time series and the QC flag ``too_few_frames``.
+    """
+    from ketamine_fc.core.denoise import cleaning_operator, design_matrix
+
+    keep = censoring["retained"].to_numpy().astype(bool)
+    n_frames = keep.size
+    confounds = nuisance.to_numpy(dtype=float) if nuisance.shape[1] else None
+    design, names = design_matrix(confounds, n_frames, detrend=params["detrend"])
+    if confounds is not None:
+        names = ["intercept", "linear_trend"][: len(names) - nuisance.shape[1]] + list(nuisance.columns)
+    labels = table["label"].tolist()
+    flags = []
+    n_keep = int(keep.sum())
+    fd = censoring["framewise_displacement"].to_numpy(dtype=float)
+    not_dummy = censoring["dummy"].to_numpy() == 0
+    if n_keep < design.shape[1] + 2:
+        flags.append("too_few_frames")
+        cleaned = np.zeros((0, len(labels)))
+        dv_before = np.full(n_frames, np.nan)
+        dv_after = np.full(n_frames, np.nan)
+    else:
+        operator = cleaning_operator(
+            confounds, keep, tr, low_pass=params["upper_bpf"], high_pass=params["lower_bpf"],
+            bandpass=params["bandpass"], filter_order=params["bpf_order"], detrend=params["detrend"],
+            order=params["denoise_order"])
+        has_sub = signals["sub_voxels"].shape[1] > 0
+        cleaned = clean_region_signals(
+            signals["region_means"], keep, operator,
+            sub_voxels=signals["sub_voxels"] if has_sub else None, sub_adjacent=signals["sub_adjacent"],
+            sub_region=signals["sub_region"], sub_has_cortex=signals["sub_has_cortex"].astype(bool),
+            region_voxels=signals["region_voxels"], min_voxels=min_region_voxels)
+        dv_before, dv_after = dvars_before_after(signals["sample"], keep, operator)
+    missing = [lab for lab, n in zip(labels, signals["region_voxels"]) if n < min_region_voxels]
+    timeseries = pd.DataFrame(cleaned, columns=labels)
+    qc = {
+        "n_frames": n_frames,
+        "n_dummy": int((~not_dummy).sum()),
+        "n_censored": int(n_frames - n_keep - (~not_dummy).sum()),
+        "n_retained": n_keep,
+        "retained_seconds": n_keep * tr,
+        "mean_fd": float(np.mean(fd[not_dummy])) if not_dummy.any() else float("nan"),
+        "max_fd": float(np.max(fd[not_dummy])) if not_dummy.any() else float("nan"),
+        "mean_dvars_before": float(np.nanmean(dv_before)) if np.isfinite(dv_before).any() else float("nan"),
+        "mean_dvars_after": float(np.nanmean(dv_after)) if np.isfinite(dv_after).any() else float("nan"),
+        "median_tsnr": float(signals["brain_tsnr"]),
+        "n_missing_regions": len(missing),
+        "missing_regions": missing,
+        "retained_frames": np.flatnonzero(keep).tolist(),
+        "flags": flags,
+    }
+    regions_qc = pd.DataFrame({"index": table["index"], "label": labels, "n_voxels": signals["region_voxels"],
+                               "tsnr": signals["region_tsnr"]})
+    return {"timeseries": timeseries, "design": pd.DataFrame(design, columns=names),
+            "regions_qc": regions_qc, "qc": qc}

@@ -1,0 +1,39 @@
+"""Nipype interface: the combined Gordon 333 + Seitzman subcortical atlas on a BOLD grid."""
+
+from __future__ import annotations
+
+import os
+
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
+
+
+class _BuildAtlasInputSpec(BaseInterfaceInputSpec):
+    reference = File(exists=True, mandatory=True, desc="image on the target grid (BOLD, boldref or mask)")
+    mask = File(exists=True, desc="BOLD brain mask, for voxel counts")
+    atlas_dir = traits.Either(None, traits.Str, usedefault=True, desc="directory with the atlas files")
+    hippocampus_split_y = traits.Float(-21.0, usedefault=True)
+    min_region_voxels = traits.Int(3, usedefault=True)
+
+
+class _BuildAtlasOutputSpec(TraitedSpec):
+    dseg = File(exists=True, desc="region labels on the reference grid")
+    table = File(exists=True, desc="TSV: index, label, network, structure, hemisphere, atlas, n_voxels")
+
+
+class BuildAtlas(SimpleInterface):
+    """Resample Gordon 333 and build the Seitzman subcortical ROIs on the reference grid."""
+
+    input_spec = _BuildAtlasInputSpec
+    output_spec = _BuildAtlasOutputSpec
+
+    def _run_interface(self, runtime):
+        from ketamine_fc.atlases import load_atlas
+
+        atlas = load_atlas(self.inputs.reference, atlas_dir=self.inputs.atlas_dir,
+                           hippocampus_split_y=self.inputs.hippocampus_split_y,
+                           mask_img=self.inputs.mask or None, min_voxels=self.inputs.min_region_voxels)
+        self._results["dseg"] = os.path.join(runtime.cwd, "atlas_dseg.nii.gz")
+        self._results["table"] = os.path.join(runtime.cwd, "atlas_dseg.tsv")
+        atlas.dseg.to_filename(self._results["dseg"])
+        atlas.table.to_csv(self._results["table"], sep="\t", index=False, na_rep="n/a")
+        return runtime

@@ -1,0 +1,47 @@
+"""Nipype interface: read a confounds file, decide the retained frames, select the nuisance regressors."""
+
+from __future__ import annotations
+
+import os
+
+from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
+
+from ketamine_fc.core.censoring import censoring_table
+from ketamine_fc.core.confounds import read_confounds, select_nuisance
+
+
+class _CensorFramesInputSpec(BaseInterfaceInputSpec):
+    confounds = File(exists=True, mandatory=True, desc="fMRIPrep confounds TSV")
+    tr = traits.Float(mandatory=True, desc="repetition time (s)")
+    params = traits.Dict(mandatory=True, desc="DenoiseParams.to_dict()")
+
+
+class _CensorFramesOutputSpec(TraitedSpec):
+    censoring = File(exists=True, desc="per-frame TSV: FD, reasons, retained")
+    nuisance = File(exists=True, desc="TSV of the selected nuisance regressors")
+    n_retained = traits.Int()
+    fd_source = traits.Str()
+
+
+class CensorFrames(SimpleInterface):
+    """FD censoring with the short-segment rule and dummy scans; nuisance columns of the chosen strategy."""
+
+    input_spec = _CensorFramesInputSpec
+    output_spec = _CensorFramesOutputSpec
+
+    def _run_interface(self, runtime):
+        p = self.inputs.params
+        confounds = read_confounds(self.inputs.confounds)
+        table = censoring_table(
+            confounds, self.inputs.tr, fd_thresh=p["fd_thresh"], fd_radius=p["fd_radius"],
+            motion_filter_type=p["motion_filter_type"], band_stop_min=p["band_stop_min"],
+            band_stop_max=p["band_stop_max"], motion_filter_order=p["motion_filter_order"],
+            min_contig=p["min_contig"], dummy_scans=p["dummy_scans"])
+        nuisance = select_nuisance(confounds, p["nuisance_regressors"], path=self.inputs.confounds)
+        self._results["censoring"] = os.path.join(runtime.cwd, "censoring.tsv")
+        self._results["nuisance"] = os.path.join(runtime.cwd, "nuisance.tsv")
+        table.to_csv(self._results["censoring"], sep="\t", index=False, na_rep="n/a")
+        nuisance.to_csv(self._results["nuisance"], sep="\t", index=False, na_rep="n/a")
+        self._results["n_retained"] = int(table["retained"].sum())
+        self._results["fd_source"] = table.attrs["fd_source"]
+        return runtime

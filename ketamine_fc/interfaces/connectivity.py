@@ -1,0 +1,60 @@
+"""Nipype interface: one session's FC matrices, network measures and QC from its cleaned runs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+from nipype.interfaces.base import (BaseInterfaceInputSpec, File, InputMultiObject, SimpleInterface, TraitedSpec,
+                                    traits)
+
+from ketamine_fc.core.session import session_connectivity
+
+
+class _SessionFCInputSpec(BaseInterfaceInputSpec):
+    timeseries = InputMultiObject(File(exists=True), mandatory=True, desc="cleaned runs of one session")
+    qc = InputMultiObject(File(exists=True), mandatory=True, desc="run QC JSON files, same order")
+    table = File(exists=True, mandatory=True)
+    sgacc = traits.List(traits.Int, mandatory=True)
+    min_frames = traits.Int(mandatory=True)
+    participant_id = traits.Str(mandatory=True)
+    session_id = traits.Str("n/a", usedefault=True)
+
+
+class _SessionFCOutputSpec(TraitedSpec):
+    relmat_r = File(exists=True)
+    relmat_z = File(exists=True)
+    relmat_limbic = File(exists=True)
+    measures = File(exists=True, desc="one-row TSV for the group level")
+    qc = File(exists=True, desc="TSV, one row per run and one for the session")
+
+
+class SessionConnectivity(SimpleInterface):
+    """Concatenate the retained frames of every run, correlate, Fisher-z, network measures and QC."""
+
+    input_spec = _SessionFCInputSpec
+    output_spec = _SessionFCOutputSpec
+
+    def _run_interface(self, runtime):
+        runs = [pd.read_csv(f, sep="\t", na_values=["n/a"]) for f in self.inputs.timeseries]
+        qcs = [json.load(open(f)) for f in self.inputs.qc]
+        table = pd.read_csv(self.inputs.table, sep="\t", keep_default_na=False, na_values=["n/a"])
+        out = session_connectivity(runs, qcs, table, sgacc=self.inputs.sgacc, min_frames=self.inputs.min_frames)
+        files = {"relmat_r": out["r"], "relmat_z": out["z"], "relmat_limbic": out["limbic_z"]}
+        for key, frame in files.items():
+            self._results[key] = os.path.join(runtime.cwd, f"{key}.tsv")
+            frame.to_csv(self._results[key], sep="\t", na_rep="n/a", float_format="%.8g", index_label="region")
+        row = {"participant_id": self.inputs.participant_id, "session_id": self.inputs.session_id}
+        row.update(out["measures"])
+        row["exclusion_reason"] = "; ".join(out["exclusion_reasons"]) or "n/a"
+        self._results["measures"] = os.path.join(runtime.cwd, "measures.tsv")
+        pd.DataFrame([row]).to_csv(self._results["measures"], sep="\t", index=False, na_rep="n/a")
+        qc_rows = [dict(run=i + 1, **{k: v for k, v in q.items() if not isinstance(v, list)},
+                        flags=",".join(q["flags"]) or "n/a") for i, q in enumerate(qcs)]
+        qc_rows.append({"run": "session", "n_retained": out["measures"]["n_frames"],
+                        "mean_fd": out["measures"]["mean_fd"], "included": out["measures"]["included"],
+                        "flags": row["exclusion_reason"]})
+        self._results["qc"] = os.path.join(runtime.cwd, "qc.tsv")
+        pd.DataFrame(qc_rows).to_csv(self._results["qc"], sep="\t", index=False, na_rep="n/a")
+        return runtime

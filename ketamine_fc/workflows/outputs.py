@@ -1,0 +1,67 @@
+"""Workflows that write results as BIDS derivatives (one sink per output kind)."""
+
+from __future__ import annotations
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from ketamine_fc.interfaces.bids import WriteDerivative
+
+SEG = "GordonSeitzman"
+
+RUN_OUTPUTS = {
+    # inputnode field: (extra entities, suffix, description)
+    "censoring": ({}, "outliers", "Per-frame censoring: framewise displacement used, dummy scans, FD outliers, "
+                  "frames dropped by the short-segment rule, and retained (1) frames."),
+    "design": ({"desc": "design"}, "timeseries", "The nuisance-regression design (intercept, linear trend, "
+               "confounds), fit on retained frames only."),
+    "timeseries": ({"stat": "mean"}, "timeseries", "Cleaned region mean time series, retained frames only; one "
+                   "column per region label; n/a marks a region with too few voxels."),
+    "regions_qc": ({"desc": "regions"}, "qc", "Per-region voxel count on the BOLD grid and temporal SNR."),
+}
+
+SESSION_OUTPUTS = {
+    "relmat_r": ({"stat": "pearsoncorrelation"}, "relmat", "Pearson correlation between region time series "
+                 "over the concatenated retained frames of every run of the session."),
+    "relmat_z": ({"stat": "pearsoncorrelation", "desc": "fisherz"}, "relmat", "Fisher z (arctanh) of the Pearson "
+                 "correlation matrix; |r| clipped to 1 - 1e-7."),
+    "relmat_limbic": ({"stat": "pearsoncorrelation", "desc": "limbic"}, "relmat", "Fisher-z FC among the 10 limbic "
+                      "regions (amygdala, anterior and posterior hippocampus, accumbens, antero-medial thalamus)."),
+    "measures": ({"desc": "network"}, "measures", "Network measures (mean Fisher-z FC): within-DMN, sgACC-DMN, "
+                 "within-limbic, within-visual; retained frames, mean FD and inclusion in group analysis."),
+    "qc": ({}, "qc", "Quality control per run and for the session: frames, censoring, FD, DVARS before and after "
+           "cleaning, temporal SNR, flags and inclusion."),
+}
+
+
+def _sinks(workflow, inputnode, outputs, *, output_dir, entities, parameters, space):
+    for field, (extra, suffix, description) in outputs.items():
+        ents = dict(entities, **extra)
+        if field not in ("censoring", "design", "qc"):
+            ents.update(space=space, segmentation=SEG)
+        node = pe.Node(WriteDerivative(output_dir=str(output_dir), entities=ents, suffix=suffix,
+                                       description=description, parameters=parameters),
+                       name=f"ds_{field}", run_without_submitting=True)
+        workflow.connect(inputnode, field, node, "in_file")
+        if field == "timeseries":
+            workflow.connect(inputnode, "qc", node, "metadata_file")
+
+
+def init_run_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict, source_files=(),
+                            name="run_derivatives_wf"):
+    """Write one run's censoring table, design, region time series and region QC."""
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=list(RUN_OUTPUTS) + ["qc"]), name="inputnode")
+    _sinks(workflow, inputnode, RUN_OUTPUTS, output_dir=output_dir, entities=entities,
+           parameters=dict(parameters, sources=list(source_files)), space=space)
+    return workflow
+
+
+def init_session_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict,
+                                name="session_derivatives_wf"):
+    """Write one session's FC matrices, network measures and QC."""
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=list(SESSION_OUTPUTS)), name="inputnode")
+    _sinks(workflow, inputnode, SESSION_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,
+           space=space)
+    return workflow
