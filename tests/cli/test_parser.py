@@ -1,0 +1,72 @@
+"""Command line and --config: defaults from methods.md, TOML values, the command line winning."""
+
+import pytest
+
+from ketamine_fc.cli.parser import parse_args
+from ketamine_fc.cli.run import main, plugin_settings
+from ketamine_fc.config import dump_toml, load_toml
+from ketamine_fc.errors import InputError
+
+
+def test_defaults_follow_methods(tmp_path):
+    s = parse_args([str(tmp_path), str(tmp_path / "out"), "participant"])
+    d = s.denoise
+    assert (d.fd_thresh, d.min_contig, d.lower_bpf, d.upper_bpf, d.nuisance_regressors) == (0.2, 5, 0.009, 0.08, "36P")
+    assert d.subcortical_cleanup and d.adjacent_cortex_mm == 20.0 and d.bandpass and d.dummy_scans == "auto"
+    assert s.atlas.sgacc == (123, 280, 286) and s.atlas.hippocampus_split_y == -21.0
+    assert s.min_frames == 240 and s.task == "rest" and s.space == "MNI152NLin6Asym"
+    assert s.derivatives == tmp_path / "derivatives" / "fmriprep"
+
+
+def test_config_file_then_command_line_wins(tmp_path):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('fd_thresh = 0.3\nnuisance_regressors = "24P"\nsgacc = "extended"\n'
+                   '[group]\nresponse_timepoint = "week4"\n')
+    s = parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--config", str(cfg), "--fd-thresh", "0.5"])
+    assert s.denoise.fd_thresh == 0.5
+    assert s.denoise.nuisance_regressors == "24P"
+    assert s.atlas.sgacc == (117, 123, 125, 279, 280, 286)
+    assert s.group["response_timepoint"] == "week4"
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("fd_treshold = 0.3\n")
+    with pytest.raises(InputError, match=r"bad.toml: unknown option\(s\) fd_treshold"):
+        parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--config", str(cfg)])
+
+
+def test_space_resolution_and_unsupported_space(tmp_path):
+    s = parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--space", "MNI152NLin2009cAsym:res-2"])
+    assert (s.space, s.res) == ("MNI152NLin2009cAsym", "2")
+    code = main([str(tmp_path), str(tmp_path / "o"), "participant", "--space", "T1w"])
+    assert code == 1
+
+
+def test_sgacc_list_and_bad_values(tmp_path):
+    s = parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--sgacc", "280,123"])
+    assert s.atlas.sgacc == (123, 280)
+    with pytest.raises(InputError, match="Gordon parcel numbers"):
+        parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--sgacc", "999"])
+
+
+def test_plugins(tmp_path):
+    s = parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--nprocs", "4", "--mem-gb", "8"])
+    assert plugin_settings(s) == ("MultiProc", {"n_procs": 4, "memory_gb": 8.0})
+    s = parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--plugin", "SLURM",
+                    "--plugin-args", '{"sbatch_args": "-p normal"}'])
+    assert plugin_settings(s) == ("SLURM", {"sbatch_args": "-p normal"})
+
+
+def test_settings_roundtrip_through_toml(tmp_path):
+    s = parse_args([str(tmp_path), str(tmp_path / "o"), "participant", "--fd-thresh", "0.25", "--dummy-scans", "3"])
+    path = dump_toml(s, tmp_path / "config.toml")
+    flat = load_toml(path)
+    assert flat["fd_thresh"] == 0.25 and flat["dummy_scans"] == 3 and flat["analysis_level"] == "participant"
+
+
+def test_missing_derivatives_is_one_clear_error(tmp_path, capsys):
+    code = main([str(tmp_path), str(tmp_path / "o"), "participant"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no fMRIPrep derivatives here" in err and "Traceback" not in err
