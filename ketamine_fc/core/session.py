@@ -38,7 +38,8 @@ def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, 
     measures = network_measures(z, table["index"].to_numpy(), sets)
     kept = [q["n_retained"] for q in run_qc]
     fds = [q["mean_fd"] for q in run_qc]
-    mean_fd = float(np.average(fds, weights=[q["n_frames"] - q["n_dummy"] for q in run_qc])) if run_qc else np.nan
+    weights = np.array([q["n_frames"] - q["n_dummy"] for q in run_qc], dtype=float)
+    mean_fd = float(np.average(fds, weights=weights)) if weights.sum() > 0 else float("nan")
     limbic_idx = [labels.index(lab) for lab in table.loc[table["index"].isin(sets["limbic"]), "label"]]
     limbic_labels = [labels[i] for i in limbic_idx]
     row = {m: measures.get(m, np.nan) for m in MEASURES}

@@ -20,6 +20,7 @@ class _SessionFCInputSpec(BaseInterfaceInputSpec):
     min_frames = traits.Int(mandatory=True)
     participant_id = traits.Str(mandatory=True)
     session_id = traits.Str("n/a", usedefault=True)
+    run_labels = traits.List(traits.Str, desc="run labels, same order as timeseries")
 
 
 class _SessionFCOutputSpec(TraitedSpec):
@@ -50,8 +51,9 @@ class SessionConnectivity(SimpleInterface):
         row["exclusion_reason"] = "; ".join(out["exclusion_reasons"]) or "n/a"
         self._results["measures"] = os.path.join(runtime.cwd, "measures.tsv")
         pd.DataFrame([row]).to_csv(self._results["measures"], sep="\t", index=False, na_rep="n/a")
-        qc_rows = [dict(run=i + 1, **{k: v for k, v in q.items() if not isinstance(v, list)},
-                        flags=",".join(q["flags"]) or "n/a") for i, q in enumerate(qcs)]
+        labels = self.inputs.run_labels or [str(i + 1) for i in range(len(qcs))]
+        qc_rows = [dict(run=label, **{k: v for k, v in q.items() if not isinstance(v, list)},
+                        flags=",".join(q["flags"]) or "n/a") for label, q in zip(labels, qcs)]
         qc_rows.append({"run": "session", "n_retained": out["measures"]["n_frames"],
                         "mean_fd": out["measures"]["mean_fd"], "included": out["measures"]["included"],
                         "flags": row["exclusion_reason"]})

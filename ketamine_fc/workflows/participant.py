@@ -55,7 +55,8 @@ def init_participant_wf(*, subject: str, sessions: dict, settings, name=None):
         merge_qc = pe.Node(niu.Merge(len(runs)), name=f"{ses_tag}_merge_qc", run_without_submitting=True)
         min_frames = settings.min_frames_for(runs[0].tr)
         fc_wf = init_session_fc_wf(participant_id=f"sub-{subject}", session_id=f"ses-{session}" if session else None,
-                                   sgacc=settings.atlas.sgacc, min_frames=min_frames, name=f"{ses_tag}_fc_wf")
+                                   sgacc=settings.atlas.sgacc, min_frames=min_frames,
+                                   run_labels=[r.run or str(i) for i, r in enumerate(runs, 1)], name=f"{ses_tag}_fc_wf")
         ses_ents = {"subject": subject, "session": session, "task": runs[0].task}
         ds_ses = init_session_derivatives_wf(
             output_dir=settings.output_dir, entities=ses_ents, space=runs[0].space,

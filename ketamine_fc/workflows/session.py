@@ -8,7 +8,7 @@ from nipype.pipeline import engine as pe
 from ketamine_fc.interfaces.connectivity import SessionConnectivity
 
 
-def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, min_frames: int,
+def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, min_frames: int, run_labels=(),
                        name: str = "session_fc_wf"):
     """Fisher-z FC matrices and the four network measures of one session.
 
@@ -34,7 +34,8 @@ def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, mi
     outputnode = pe.Node(niu.IdentityInterface(fields=["relmat_r", "relmat_z", "relmat_limbic", "measures", "qc"]),
                          name="outputnode")
     fc = pe.Node(SessionConnectivity(participant_id=participant_id, session_id=session_id or "n/a",
-                                     sgacc=list(sgacc), min_frames=int(min_frames)), name="connectivity")
+                                     sgacc=list(sgacc), min_frames=int(min_frames),
+                                     run_labels=[str(r) for r in run_labels]), name="connectivity")
     workflow.connect([
         (inputnode, fc, [("timeseries", "timeseries"), ("qc", "qc"), ("table", "table")]),
         (fc, outputnode, [("relmat_r", "relmat_r"), ("relmat_z", "relmat_z"), ("relmat_limbic", "relmat_limbic"),
