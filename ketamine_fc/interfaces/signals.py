@@ -46,6 +46,11 @@ class ExtractSignals(SimpleInterface):
             np.asarray(dseg_img.dataobj), np.asarray(mask_img.dataobj) > 0, bold_img.affine,
             table["index"].to_numpy(), (table["structure"] == "cortex").to_numpy(),
             adjacent_cortex_mm=self.inputs.adjacent_cortex_mm, subcortical_cleanup=self.inputs.subcortical_cleanup)
+        cortical = (table["structure"] == "cortex").to_numpy()
+        covered = np.mean(plan.region_voxels[cortical] > 0) if cortical.any() else 1.0
+        if covered < 0.5:
+            raise InputError(f"only {covered:.0%} of the Gordon parcels fall inside this BOLD's brain mask: the "
+                             "image does not look like it is in MNI space (check --space)", path=self.inputs.bold)
         res = stream_bold(self.inputs.bold, plan.mask_index, plan.weights, plan.gather)
         n_sub = plan.sub_positions.size
         voxel_tsnr = tsnr(res.voxel_mean, res.voxel_std)
