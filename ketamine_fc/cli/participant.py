@@ -106,7 +106,8 @@ def run_participant(settings) -> int:
     for old in crash_dir.glob("crash-*.txt"):
         old.unlink()
     plugin, plugin_args = plugin_settings(settings)
-    n_steps = n_runs * 4 + sum(len(s) for s in sessions.values())
+    n_grids = len({run.grid for run in collection.runs})
+    n_steps = n_runs * 3 + sum(len(s) for s in sessions.values()) + n_grids
     if plugin in ("Linear", "MultiProc", "LegacyMultiProc"):
         plugin_args.setdefault("status_callback", Progress(n_steps))
     LOGGER.info("Running %d steps with Nipype's %s plugin (work directory %s)", n_steps, plugin, work_dir)

@@ -36,6 +36,7 @@ class RunInputs:
     n_frames: int
     space: str
     res: str | None = None
+    grid: tuple = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -160,7 +161,15 @@ def _run_inputs(layout, bold) -> RunInputs:
         subject=ent["subject"], session=ent.get("session"), task=ent["task"], run=_run_label(ent.get("run")),
         bold=str(path), mask=mask.path, confounds=conf.path, boldref=boldref.path if boldref else None,
         tr=tr, n_frames=n_frames, space=ent.get("space"), res=str(ent["res"]) if "res" in ent else None,
+        grid=grid_signature(img),
     )
+
+
+def grid_signature(img) -> tuple:
+    """Shape and affine (rounded to 0.01 mm) of an image's voxel grid: runs sharing it share one atlas."""
+    import numpy as np
+
+    return tuple(int(n) for n in img.shape[:3]) + tuple(np.round(img.affine[:3].ravel(), 2).tolist())
 
 
 def _run_label(run):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nipype.pipeline import engine as pe
 
 from ketamine_fc.interfaces.bids import WriteAtlas
+from ketamine_fc.workflows.bold import init_atlas_wf
 from ketamine_fc.workflows.participant import _safe, init_participant_wf
 
 
@@ -28,18 +29,23 @@ def init_ketamine_fc_wf(settings, collection, name="ketamine_fc_wf"):
     workflow = pe.Workflow(name=name)
     if settings.work_dir:
         workflow.base_dir = str(settings.work_dir)
-    written = set()
-    for subject, sessions in sorted(collection.sessions().items()):
-        sub_wf = init_participant_wf(subject=subject, sessions=sessions, settings=settings,
-                                     name=f"sub_{_safe(subject)}_wf")
-        workflow.add_nodes([sub_wf])
-        first = next(iter(sessions.values()))[0]
-        grid = (first.space, first.res)
-        if grid not in written:
-            written.add(grid)
-            ds_atlas = pe.Node(WriteAtlas(output_dir=str(settings.output_dir), space=first.space, res=first.res,
+    grid_ids, atlases = {}, []
+    for run in collection.runs:
+        if run.grid not in grid_ids:
+            k = grid_ids[run.grid] = len(grid_ids)
+            atlas_wf = init_atlas_wf(atlas=settings.atlas, name=f"atlas_{k}_wf")
+            atlas_wf.inputs.inputnode.reference = run.mask
+            ds_atlas = pe.Node(WriteAtlas(output_dir=str(settings.output_dir), space=run.space, res=run.res,
                                           parameters=settings.atlas.to_dict()),
-                               name=f"ds_atlas_{_safe(first.space)}_{_safe(first.res or 'native')}",
-                               run_without_submitting=True)
-            workflow.connect([(sub_wf, ds_atlas, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")])])
+                               name=f"ds_atlas_{k}", run_without_submitting=True)
+            workflow.connect([(atlas_wf, ds_atlas, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")])])
+            atlases.append(atlas_wf)
+    for subject, sessions in sorted(collection.sessions().items()):
+        sub_wf = init_participant_wf(subject=subject, sessions=sessions, settings=settings, grid_ids=grid_ids,
+                                     name=f"sub_{_safe(subject)}_wf")
+        used = {run.grid for runs in sessions.values() for run in runs}
+        for grid in used:
+            k = grid_ids[grid]
+            workflow.connect([(atlases[k], sub_wf, [("outputnode.dseg", f"inputnode.dseg_{k}"),
+                                                    ("outputnode.table", f"inputnode.table_{k}")])])
     return workflow

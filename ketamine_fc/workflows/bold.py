@@ -12,7 +12,7 @@ from ketamine_fc.interfaces.signals import DenoiseSignals, ExtractSignals
 
 
 def init_bold_wf(*, denoise: DenoiseParams = DenoiseParams(), atlas: AtlasParams = AtlasParams(),
-                 mem_gb: float = 1.0, name: str = "bold_wf"):
+                 mem_gb: float = 1.0, build_atlas: bool = True, name: str = "bold_wf"):
     """Region time series of one run.
 
     .. workflow::
@@ -28,6 +28,9 @@ def init_bold_wf(*, denoise: DenoiseParams = DenoiseParams(), atlas: AtlasParams
         Region definitions.
     mem_gb : float
         Memory estimate of the read (see ``estimate_bold_mem_gb``).
+    build_atlas : bool
+        Build the atlas on this run's grid (default). With False, ``inputnode.dseg`` and ``inputnode.table``
+        take an atlas built once for many runs on the same grid (see ``init_atlas_wf``).
 
     Inputs
     ------
@@ -35,6 +38,8 @@ def init_bold_wf(*, denoise: DenoiseParams = DenoiseParams(), atlas: AtlasParams
         Preprocessed BOLD in MNI space, its brain mask, fMRIPrep confounds TSV.
     tr : float
         Repetition time in seconds.
+    dseg, table : str
+        Only with ``build_atlas=False``: the atlas on the BOLD grid and its region table.
 
     Outputs
     -------
@@ -44,32 +49,71 @@ def init_bold_wf(*, denoise: DenoiseParams = DenoiseParams(), atlas: AtlasParams
         Per-frame censoring table, regression design, run QC (JSON), per-region QC, atlas image and table.
     """
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(niu.IdentityInterface(fields=["bold", "mask", "confounds", "tr"]), name="inputnode")
+    inputnode = pe.Node(niu.IdentityInterface(fields=["bold", "mask", "confounds", "tr", "dseg", "table"]),
+                        name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(
         fields=["timeseries", "censoring", "nuisance", "design", "qc", "regions_qc", "dseg", "table"]),
         name="outputnode")
     params = denoise.to_dict()
     censor = pe.Node(CensorFrames(params=params), name="censor_frames")
-    build_atlas = pe.Node(BuildAtlas(atlas_dir=atlas.atlas_dir, hippocampus_split_y=atlas.hippocampus_split_y,
-                                     min_region_voxels=atlas.min_region_voxels), name="build_atlas", mem_gb=0.5)
     extract = pe.Node(ExtractSignals(subcortical_cleanup=denoise.subcortical_cleanup,
                                      adjacent_cortex_mm=denoise.adjacent_cortex_mm),
                       name="extract_signals", mem_gb=mem_gb)
     clean = pe.Node(DenoiseSignals(params=params, min_region_voxels=atlas.min_region_voxels),
                     name="denoise_signals")
+    if build_atlas:
+        atlas_wf = init_atlas_wf(atlas=atlas)
+        workflow.connect([
+            (inputnode, atlas_wf, [("mask", "inputnode.reference")]),
+            (atlas_wf, extract, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")]),
+            (atlas_wf, clean, [("outputnode.table", "table")]),
+            (atlas_wf, outputnode, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")]),
+        ])
+    else:
+        workflow.connect([
+            (inputnode, extract, [("dseg", "dseg"), ("table", "table")]),
+            (inputnode, clean, [("table", "table")]),
+            (inputnode, outputnode, [("dseg", "dseg"), ("table", "table")]),
+        ])
     workflow.connect([
         (inputnode, censor, [("confounds", "confounds"), ("tr", "tr")]),
-        (inputnode, build_atlas, [("mask", "reference"), ("mask", "mask")]),
         (inputnode, extract, [("bold", "bold"), ("mask", "mask")]),
-        (build_atlas, extract, [("dseg", "dseg"), ("table", "table")]),
         (extract, clean, [("signals", "signals")]),
         (censor, clean, [("censoring", "censoring"), ("nuisance", "nuisance")]),
-        (build_atlas, clean, [("table", "table")]),
         (inputnode, clean, [("tr", "tr")]),
         (censor, outputnode, [("censoring", "censoring"), ("nuisance", "nuisance")]),
         (clean, outputnode, [("timeseries", "timeseries"), ("design", "design"), ("qc", "qc"),
                              ("regions_qc", "regions_qc")]),
-        (build_atlas, outputnode, [("dseg", "dseg"), ("table", "table")]),
+    ])
+    return workflow
+
+
+def init_atlas_wf(*, atlas: AtlasParams = AtlasParams(), name: str = "atlas_wf"):
+    """The combined Gordon 333 + Seitzman subcortical atlas on a reference grid.
+
+    .. workflow::
+
+        from ketamine_fc.workflows.bold import init_atlas_wf
+        wf = init_atlas_wf()
+
+    Inputs
+    ------
+    reference : str
+        An image on the BOLD grid (its brain mask is best: voxel counts are taken inside it).
+
+    Outputs
+    -------
+    dseg, table
+        Region labels on the grid and the region table.
+    """
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=["reference"]), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["dseg", "table"]), name="outputnode")
+    build = pe.Node(BuildAtlas(atlas_dir=atlas.atlas_dir, hippocampus_split_y=atlas.hippocampus_split_y,
+                               min_region_voxels=atlas.min_region_voxels), name="build_atlas", mem_gb=0.5)
+    workflow.connect([
+        (inputnode, build, [("reference", "reference"), ("reference", "mask")]),
+        (build, outputnode, [("dseg", "dseg"), ("table", "table")]),
     ])
     return workflow
 

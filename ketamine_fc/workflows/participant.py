@@ -5,7 +5,7 @@ from __future__ import annotations
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
-from ketamine_fc.workflows.bold import estimate_bold_mem_gb, init_bold_wf
+from ketamine_fc.workflows.bold import estimate_bold_mem_gb, init_atlas_wf, init_bold_wf
 from ketamine_fc.workflows.outputs import init_run_derivatives_wf, init_session_derivatives_wf
 from ketamine_fc.workflows.session import init_session_fc_wf
 
@@ -14,7 +14,7 @@ def _safe(label: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in label)
 
 
-def init_participant_wf(*, subject: str, sessions: dict, settings, name=None):
+def init_participant_wf(*, subject: str, sessions: dict, settings, grid_ids: dict | None = None, name=None):
     """All sessions of one participant.
 
     .. workflow::
@@ -35,6 +35,10 @@ def init_participant_wf(*, subject: str, sessions: dict, settings, name=None):
     sessions : dict
         Session label (or None) -> list of :class:`ketamine_fc.utils.bids.RunInputs`.
     settings : ketamine_fc.config.Settings
+    grid_ids : dict, optional
+        Grid signature -> number, when the caller builds one atlas per grid for many participants: the atlas
+        of grid ``k`` then comes in through ``inputnode.dseg_k`` and ``inputnode.table_k``. By default the
+        participant builds its own atlas for each grid its runs use.
 
     Outputs
     -------
@@ -46,6 +50,18 @@ def init_participant_wf(*, subject: str, sessions: dict, settings, name=None):
     workflow = pe.Workflow(name=name or f"sub_{_safe(subject)}_wf")
     params = {"denoise": settings.denoise.to_dict(), "atlas": settings.atlas.to_dict()}
     outputnode = pe.Node(niu.IdentityInterface(fields=["dseg", "table", "measures"]), name="outputnode")
+    grids = sorted({run.grid for runs in sessions.values() for run in runs}, key=str)
+    atlas_source = {}
+    if grid_ids is None:
+        for k, grid in enumerate(grids):
+            first = next(r for runs in sessions.values() for r in runs if r.grid == grid)
+            atlas_wf = init_atlas_wf(atlas=settings.atlas, name=f"atlas_{k}_wf")
+            atlas_wf.inputs.inputnode.reference = first.mask
+            atlas_source[grid] = (atlas_wf, "outputnode.dseg", "outputnode.table")
+    else:
+        fields = [f"{kind}_{grid_ids[g]}" for g in grids for kind in ("dseg", "table")]
+        inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
+        atlas_source = {g: (inputnode, f"dseg_{grid_ids[g]}", f"table_{grid_ids[g]}") for g in grids}
     n_sessions = len(sessions)
     merge_measures = pe.Node(niu.Merge(n_sessions), name="merge_measures", run_without_submitting=True)
     workflow.connect(merge_measures, "out", outputnode, "measures")
@@ -63,8 +79,10 @@ def init_participant_wf(*, subject: str, sessions: dict, settings, name=None):
             parameters=dict(params, min_frames=min_frames), name=f"{ses_tag}_derivatives_wf")
         for i, run in enumerate(runs, start=1):
             tag = f"{ses_tag}_run_{_safe(run.run or str(i))}"
-            bold_wf = init_bold_wf(denoise=settings.denoise, atlas=settings.atlas,
+            bold_wf = init_bold_wf(denoise=settings.denoise, atlas=settings.atlas, build_atlas=False,
                                    mem_gb=estimate_bold_mem_gb(run.n_frames), name=f"{tag}_bold_wf")
+            source, dseg_field, table_field = atlas_source[run.grid]
+            workflow.connect([(source, bold_wf, [(dseg_field, "inputnode.dseg"), (table_field, "inputnode.table")])])
             for field, value in (("bold", run.bold), ("mask", run.mask), ("confounds", run.confounds),
                                  ("tr", run.tr)):
                 setattr(bold_wf.inputs.inputnode, field, value)
