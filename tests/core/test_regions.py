@@ -48,9 +48,11 @@ def test_region_cleaning_equals_voxelwise_nilearn_then_average(rng, grid):
     op = cleaning_operator(confounds, keep, 2.0, bandpass=False)
     ours = clean_region_signals(means, keep, op, region_voxels=plan.region_voxels)
     # reference: nilearn cleans every voxel (censored frames removed, detrended, confounds regressed), then average
-    ref_vox = nsignal.clean(voxels, confounds=confounds, sample_mask=np.flatnonzero(keep), detrend=True,
-                            standardize=False, standardize_confounds=True, t_r=2.0, filter=False)
-    ref = (plan.weights @ ref_vox.T).T
+    # (our trend is over the original frame times, so nilearn gets it as a confound; its residuals keep the mean)
+    trend = np.arange(n_frames, dtype=float)[:, None]
+    ref_vox = nsignal.clean(voxels, confounds=np.column_stack([confounds, trend]), sample_mask=np.flatnonzero(keep),
+                            detrend=False, standardize=None, t_r=2.0, filter=False)
+    ref = (plan.weights @ (ref_vox - ref_vox.mean(axis=0)).T).T
     np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-8)
 
 
@@ -66,7 +68,7 @@ def test_subcortical_bleed_in_removed(rng, grid):
     labels = dseg.ravel(order="F")[plan.mask_index]
     voxels[:, np.isin(labels, [1, 2])] += cortex[:, None]
     voxels[:, labels == 1001] += own[:, None] + 0.8 * cortex[:, None]
-    means = (plan.weights @ voxels.T).T
+    means = (plan.weights[: plan.n_regions] @ voxels.T).T
     keep = np.ones(n_frames, bool)
     op = cleaning_operator(None, keep, 2.0, bandpass=False)
     sub = voxels[:, plan.sub_positions]

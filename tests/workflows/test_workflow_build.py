@@ -28,7 +28,7 @@ def test_graph_builds_for_option_combinations(tmp_path, nuisance, bandpass, clea
     runs = [_run("01", "pre1", "1"), _run("01", "pre1", "2"), _run("01", "post", "1"), _run("02", "pre1", "1")]
     wf = init_ketamine_fc_wf(settings, Collection(runs, []))
     wf._create_flat_graph()
-    names = {n.fullname for n in wf._get_all_nodes()}
+    names = [n.fullname for n in wf._get_all_nodes()]
     assert sum(n.endswith("extract_signals") for n in names) == 4
     assert sum(n.endswith("connectivity") for n in names) == 3
     extract = next(n for n in wf._get_all_nodes() if n.name == "extract_signals")
