@@ -95,6 +95,7 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
     buf = bytearray(per_chunk * frame_bytes)
     view = memoryview(buf)
     offset = int(img.dataobj.offset)
+    origin = None
     with _open_stream(path) as fobj:
         _skip(fobj, offset, path)
         t0 = 0
@@ -110,13 +111,19 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
             data = frames[:, mask_index].astype(np.float32, copy=False)
             if slope != 1.0 or inter != 0.0:
                 data = data * np.float32(slope) + np.float32(inter)
-            out_w[t0 : t0 + k] = (weights @ data.T).T if weights.shape[0] else 0.0
             out_g[t0 : t0 + k] = data[:, gather]
+            if origin is None:  # sums of deviations from the first frame keep float32 precise
+                origin = data[0].copy()
+            data -= origin
+            out_w[t0 : t0 + k] = (weights @ data.T).T if weights.shape[0] else 0.0
             vsum += data.sum(axis=0, dtype=np.float64)
             vsq += np.einsum("ij,ij->j", data, data, dtype=np.float64)
             t0 += k
-    mean = vsum / n_frames
-    var = np.maximum(vsq / n_frames - mean**2, 0.0) * (n_frames / max(n_frames - 1, 1))
+    dev_mean = vsum / n_frames
+    var = np.maximum(vsq / n_frames - dev_mean**2, 0.0) * (n_frames / max(n_frames - 1, 1))
+    mean = dev_mean + origin
+    if weights.shape[0]:
+        out_w += weights.astype(np.float64) @ origin.astype(np.float64)
     if not np.all(np.isfinite(out_w)):
         raise InputError("the BOLD series contains NaN or infinite values inside the brain mask", path=path)
     return StreamResult(out_w, out_g, mean, np.sqrt(var))
