@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+# atlases: the shared copy beside the checkout unless the user points elsewhere (no network needed)
+os.environ.setdefault("KETAMINE_FC_DATA", str(HERE.parents[1] / "shared" / "data" / "atlases"))
 
 
 def _peak_gb() -> float:
