@@ -51,7 +51,7 @@ def run_ours(bold, mask, confounds, tr, work, **_):
     wf.inputs.inputnode.mask = mask
     wf.inputs.inputnode.confounds = confounds
     wf.inputs.inputnode.tr = tr
-    wf.config["execution"]["remove_unnecessary_outputs"] = "false"
+    wf.config["execution"].update({"remove_unnecessary_outputs": "false", "crashdump_dir": work})
     wf.run(plugin="Linear")
 
 
