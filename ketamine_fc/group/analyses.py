@@ -1,0 +1,234 @@
+"""Every analysis of the paper (methods.md section 1) on the checked group inputs, as tables."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from ketamine_fc.core import stats
+from ketamine_fc.group.inputs import GroupInputs, session_table
+from ketamine_fc.group.params import MEASURES
+
+LOGGER = logging.getLogger("ketamine_fc.group")
+VOLUMES = ("hippocampus_l", "hippocampus_r", "amygdala_l", "amygdala_r", "accumbens_l", "accumbens_r")
+
+
+def measure_columns(inputs: GroupInputs, params) -> list:
+    """The four paper measures plus any further numeric column of the FC table, carried along."""
+    if params.measures:
+        return list(params.measures)
+    skip = {"participant_id", "session_id", "included", "exclusion_reason", "n_frames", "mean_fd"}
+    extra = [c for c in inputs.fc.columns if c not in skip and c not in MEASURES
+             and pd.api.types.is_numeric_dtype(inputs.fc[c])]
+    return [m for m in MEASURES if m in inputs.fc.columns] + extra
+
+
+def timepoint_order(madrs, params) -> list:
+    found = list(dict.fromkeys(madrs["timepoint"]))
+    return [t for t in params.timepoints if t in found] + [t for t in found if t not in params.timepoints]
+
+
+def patient_ids(inputs, params) -> set:
+    p = inputs.participants
+    return set(p.loc[p["group"].astype(str) == params.patient_group, "participant_id"])
+
+
+def _paired_madrs(inputs, params, timepoint) -> pd.DataFrame:
+    """Baseline and ``timepoint`` MADRS of the patients assessed at both (columns ``baseline``, ``score``)."""
+    wide = inputs.madrs.pivot_table(index="participant_id", columns="timepoint", values="madrs", aggfunc="first")
+    if timepoint not in wide or params.baseline_timepoint not in wide:
+        return pd.DataFrame(columns=["baseline", "score"])
+    pair = wide[[params.baseline_timepoint, timepoint]].dropna()
+    pair.columns = ["baseline", "score"]
+    return pair.loc[pair.index.isin(patient_ids(inputs, params))]
+
+
+def madrs_change(inputs, params, timepoint) -> pd.Series:
+    """Percent change of MADRS from baseline to ``timepoint`` per patient (negative = improvement)."""
+    pair = _paired_madrs(inputs, params, timepoint)
+    return pd.Series(stats.percent_change(pair["baseline"], pair["score"]), index=pair.index, dtype=float)
+
+
+def responders(inputs, params) -> pd.Series:
+    """Responder status (>= 50 % MADRS drop at the response timepoint) of each assessed patient."""
+    pair = _paired_madrs(inputs, params, params.response_timepoint)
+    return pd.Series(stats.is_response(pair["baseline"], pair["score"], params.response_threshold),
+                     index=pair.index, dtype=bool, name="response")
+
+
+def clinical(inputs, params):
+    pts = patient_ids(inputs, params)
+    madrs = inputs.madrs[inputs.madrs["participant_id"].isin(pts)]
+    cgi = None if inputs.cgi is None else inputs.cgi[inputs.cgi["participant_id"].isin(pts)]
+    order = timepoint_order(madrs, params)
+    course = stats.clinical_timecourse(madrs, order, baseline=params.baseline_timepoint, cgi=cgi,
+                                       cohens_d=params.cohens_d, madrs_path=inputs.sources.get("madrs"))
+    anova = stats.rm_anova(madrs, "participant_id", "timepoint", "madrs")
+    anova_table = pd.DataFrame([{k: anova[k] for k in ("n", "F", "df_num", "df_den", "p", "epsilon_gg", "p_gg")}])
+    return course, anova_table
+
+
+def lme(inputs, params, measures):
+    fc = session_table(inputs, params)
+    resp = responders(inputs, params)
+    fc = fc[fc["participant_id"].isin(patient_ids(inputs, params)) & fc["phase"].isin(["pre", "post"])]
+    unknown = sorted(set(fc["participant_id"]) - set(resp.index))
+    if unknown:
+        LOGGER.info("LME: %d patient(s) without MADRS at %s left out: %s", len(unknown),
+                    params.response_timepoint, ", ".join(unknown))
+    fc = fc[fc["participant_id"].isin(resp.index)]
+    time = (fc["phase"] == "post").to_numpy(float)
+    response = resp.reindex(fc["participant_id"]).to_numpy(float)
+    X = np.column_stack([np.ones(len(fc)), time, time * response])
+    rows = []
+    for m in measures:
+        y = fc[m].to_numpy(float)
+        res = stats.fit_random_intercept(y, X, fc["participant_id"].to_numpy(), method=params.lme_fit,
+                                         term_names=["intercept", "time", "time:response"], df_method=params.lme_df)
+        for _, r in res.iterrows():
+            rows.append({"measure": m, **r.to_dict(), "n_obs": res.attrs["n_obs"],
+                         "n_participants": res.attrs["n_groups"], "method": f"{params.lme_fit}/{params.lme_df}",
+                         "sigma2_u": res.attrs["sigma2_u"], "sigma2_e": res.attrs["sigma2_e"],
+                         "warning": res.attrs["warning"] or "n/a"})
+    return pd.DataFrame(rows)
+
+
+def baseline_reliability(inputs, params, measures):
+    fc = session_table(inputs, params)
+    fc = fc[fc["participant_id"].isin(patient_ids(inputs, params)) & (fc["phase"] == "pre")]
+    pre_labels = sorted(fc["session_id"].unique())[:2]
+    rows = []
+    if len(pre_labels) < 2:
+        return pd.DataFrame(columns=["measure", "session_1", "session_2", "n", "r", "p", "icc"])
+    wide = {m: fc.pivot_table(index="participant_id", columns="session_id", values=m) for m in measures}
+    for m in measures:
+        both = wide[m][pre_labels].dropna()
+        rr = stats.test_retest(both.iloc[:, 0], both.iloc[:, 1]) if len(both) >= 3 else \
+            {"n": len(both), "r": np.nan, "p": np.nan, "icc": np.nan}
+        rows.append({"measure": m, "session_1": pre_labels[0], "session_2": pre_labels[1], **rr})
+    return pd.DataFrame(rows)
+
+
+def controls_vs_patients(inputs, params, measures):
+    fc = session_table(inputs, params)
+    controls = fc[fc["group"].astype(str) == params.control_group].groupby("participant_id")[measures].mean()
+    pts = fc[fc["participant_id"].isin(patient_ids(inputs, params))]
+    rows = []
+    for comparison, phase in (("baseline", "pre"), ("post", "post")):
+        patients = pts[pts["phase"] == phase].groupby("participant_id")[measures].mean()
+        for m in measures:
+            res = stats.student_t(controls[m].dropna(), patients[m].dropna())
+            rows.append({"measure": m, "comparison": comparison, "n_control": res["n_x"], "n_patient": res["n_y"],
+                         "mean_control": res["mean_x"], "mean_patient": res["mean_y"], "t": res["t"],
+                         "df": res["df"], "p": res["p"]})
+    return pd.DataFrame(rows)
+
+
+def correlations(inputs, params):
+    rows = []
+    change = madrs_change(inputs, params, params.response_timepoint)
+    if inputs.volumes is not None:
+        vol = inputs.volumes.set_index("participant_id")
+        for s in (c for c in VOLUMES if c in vol):
+            ratio = (vol[s] / vol["icv"]).reindex(change.index)
+            rows.append({"x": f"{s}_icv", "y": f"madrs_change_{params.response_timepoint}",
+                         **stats.pearson(ratio, change)})
+    if inputs.bprs is not None:
+        bprs = inputs.bprs.groupby("participant_id")["bprs_positive"].mean()
+        for tp in timepoint_order(inputs.madrs, params):
+            if tp == params.baseline_timepoint:
+                continue
+            ch = madrs_change(inputs, params, tp)
+            if len(ch) >= 3:
+                rows.append({"x": "bprs_positive_mean", "y": f"madrs_change_{tp}",
+                             **stats.pearson(bprs.reindex(ch.index), ch)})
+    if inputs.ketamine_levels is not None:
+        levels = inputs.ketamine_levels.set_index("participant_id")
+        for analyte in levels.columns:
+            rows.append({"x": analyte, "y": f"madrs_change_{params.response_timepoint}",
+                         **stats.pearson(levels[analyte].reindex(change.index), change)})
+    return pd.DataFrame(rows, columns=["x", "y", "n", "r", "p"])
+
+
+def logistic(inputs):
+    rows = []
+    if inputs.side_effects is None or inputs.ketamine_levels is None:
+        return pd.DataFrame(columns=["outcome", "predictor", "coef", "se", "z", "p", "n", "warning"])
+    merged = inputs.side_effects.merge(inputs.ketamine_levels, on="participant_id")
+    for outcome in (c for c in inputs.side_effects.columns if c != "participant_id"):
+        for analyte in (c for c in inputs.ketamine_levels.columns if c != "participant_id"):
+            ok = merged[[outcome, analyte]].dropna()
+            res = stats.logistic(ok[outcome].to_numpy(), ok[analyte].to_numpy())
+            rows.append({"outcome": outcome, "predictor": analyte, **res})
+    return pd.DataFrame(rows)
+
+
+def primary_outcomes(anova, course, lme_table, inputs, params):
+    rows = [{"outcome": "madrs_rm_anova", "test": "repeated-measures ANOVA (sphericity assumed)",
+             "statistic": anova.loc[0, "F"], "p": anova.loc[0, "p"]}]
+    resp_row = course.loc[course["timepoint"] == params.response_timepoint].iloc[0]
+    k, n = resp_row["cgi_improved_n"], resp_row.get("cgi_n")
+    if pd.notna(k) and pd.notna(n) and n > 0:
+        res = stats.binomial_test(int(k), int(n), p0=0.5, alternative="greater")
+        rows.append({"outcome": f"cgi_improved_{params.response_timepoint}",
+                     "test": "exact binomial test of the proportion improved vs 0.5 (one-sided)",
+                     "statistic": res["proportion"], "p": res["p"]})
+    for m in ("dmn", "sgacc_dmn", "limbic"):
+        for term in ("time", "time:response"):
+            hit = lme_table[(lme_table["measure"] == m) & (lme_table["term"] == term)]
+            if len(hit):
+                rows.append({"outcome": f"{m} {term}", "test": "LME t test", "statistic": hit.iloc[0]["t"],
+                             "p": hit.iloc[0]["p"]})
+    table = pd.DataFrame(rows)
+    threshold, passes = stats.bonferroni(table["p"].to_numpy(), n_tests=params.n_primary, alpha=params.alpha)
+    table["bonferroni_threshold"] = threshold
+    table["passes_bonferroni"] = passes
+    return table
+
+
+def edges_limbic_change(inputs, params):
+    if not inputs.limbic:
+        return pd.DataFrame(columns=["region_1", "region_2", "n", "t", "p", "mean_change"])
+    pts = patient_ids(inputs, params)
+    pre, post = {}, {}
+    for (sub, ses), mat in inputs.limbic.items():
+        if sub not in pts or not ((inputs.fc["participant_id"] == sub) & (inputs.fc["session_id"] == ses)).any():
+            continue
+        if params.is_pre(ses):
+            pre.setdefault(sub, []).append(mat)
+        elif params.is_post(ses):
+            post[sub] = mat
+    subs = sorted(set(pre) & set(post))
+    if len(subs) < 3:
+        return pd.DataFrame(columns=["region_1", "region_2", "n", "t", "p", "mean_change"])
+    labels = list(post[subs[0]].columns)
+    rows = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            before = [np.mean([m.loc[a, b] for m in pre[s]]) for s in subs]
+            after = [post[s].loc[a, b] for s in subs]
+            res = stats.paired_t(after, before)
+            rows.append({"region_1": a, "region_2": b, "n": res["n"], "t": res["t"], "p": res["p"],
+                         "mean_change": float(np.nanmean(np.subtract(after, before)))})
+    return pd.DataFrame(rows)
+
+
+def run_group_analyses(inputs: GroupInputs, params) -> dict:
+    """Every group table of the paper, keyed by its output name."""
+    measures = measure_columns(inputs, params)
+    course, anova = clinical(inputs, params)
+    lme_table = lme(inputs, params, measures)
+    return {
+        "network_fc": inputs.fc.attrs.get("all", inputs.fc),
+        "clinical_timecourse": course,
+        "clinical_anova": anova,
+        "lme": lme_table,
+        "baseline_reliability": baseline_reliability(inputs, params, measures),
+        "controls_vs_patients": controls_vs_patients(inputs, params, measures),
+        "correlations": correlations(inputs, params),
+        "logistic": logistic(inputs),
+        "primary_outcomes": primary_outcomes(anova, course, lme_table, inputs, params),
+        "edges_limbic_change": edges_limbic_change(inputs, params),
+    }

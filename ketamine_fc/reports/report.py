@@ -1,0 +1,123 @@
+"""The self-contained group report: figures (embedded PNG), every table, exclusions, parameters, versions."""
+
+from __future__ import annotations
+
+import base64
+import html
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ketamine_fc import __version__
+from ketamine_fc.reports import figures
+from ketamine_fc.utils.derivatives import atomic_path
+
+PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "nibabel", "nilearn", "nipype", "pybids", "matplotlib")
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px}
+th{background:#f0f0f0}img{max-width:100%}.pass{color:#1b7837;font-weight:bold}.fail{color:#b2182b}
+h2{border-bottom:2px solid #ddd}"""
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+
+
+def _table(df: pd.DataFrame, max_rows=200) -> str:
+    if df is None or df.empty:
+        return "<p><em>No rows.</em></p>"
+    shown = df.head(max_rows).copy()
+    for c in shown.columns:
+        if pd.api.types.is_float_dtype(shown[c]):
+            shown[c] = shown[c].map(lambda v: "n/a" if pd.isna(v) else f"{v:.4g}")
+    note = f"<p><em>First {max_rows} of {len(df)} rows; the TSV has all.</em></p>" if len(df) > max_rows else ""
+    return shown.to_html(index=False, na_rep="n/a", border=0, escape=True) + note
+
+
+def make_figures(tables, inputs, params, folder: Path) -> list:
+    """Draw every figure the data allow; return the PNG paths."""
+    from ketamine_fc.group.analyses import madrs_change, measure_columns, patient_ids, responders, timepoint_order
+    from ketamine_fc.group.inputs import session_table
+
+    out = []
+    pts = patient_ids(inputs, params)
+    madrs = inputs.madrs[inputs.madrs["participant_id"].isin(pts)]
+    out.append(figures.madrs_figure(madrs, tables["clinical_timecourse"], timepoint_order(madrs, params), folder))
+    fc = session_table(inputs, params)
+    measures = measure_columns(inputs, params)[:4]
+    out.append(figures.prepost_figure(fc[fc["participant_id"].isin(pts)], responders(inputs, params), measures,
+                                      folder))
+    controls = fc[fc["group"].astype(str) == params.control_group].groupby("participant_id")[measures].mean()
+    groups = {"controls": controls}
+    for label, phase in (("patients pre", "pre"), ("patients post", "post")):
+        groups[label] = fc[fc["participant_id"].isin(pts) & (fc["phase"] == phase)].groupby(
+            "participant_id")[measures].mean()
+    summary = {k: {m: (v[m].mean(), v[m].std() / np.sqrt(max(v[m].count(), 1))) for m in measures}
+               for k, v in groups.items()}
+    out.append(figures.groups_figure(summary, measures, folder))
+    corr = tables["correlations"]
+    vol = corr[corr["x"].str.endswith("_icv")] if len(corr) else corr
+    if len(vol) and inputs.volumes is not None:
+        best = vol.loc[vol["p"].idxmin()]
+        name = best["x"].removesuffix("_icv")
+        v = inputs.volumes.set_index("participant_id")
+        change = madrs_change(inputs, params, params.response_timepoint)
+        out.append(figures.volume_figure((v[name] / v["icv"]).reindex(change.index), change, best["r"], best["p"],
+                                         name, folder))
+    if len(tables["edges_limbic_change"]):
+        out.append(figures.limbic_matrix_figure(tables["edges_limbic_change"], params.limbic_edge_threshold_p,
+                                                folder))
+    return out
+
+
+def _versions() -> dict:
+    out = {"ketamine-fc": __version__, "python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _findings(tables, params) -> str:
+    prim = tables["primary_outcomes"]
+    items = []
+    for _, r in prim.iterrows():
+        css = "pass" if r["passes_bonferroni"] else "fail"
+        verdict = "passes" if r["passes_bonferroni"] else "does not pass"
+        items.append(f'<li>{html.escape(r["outcome"])}: p = {r["p"]:.3g} <span class="{css}">{verdict}</span> '
+                     f'the Bonferroni threshold {r["bonferroni_threshold"]:.5g}</li>')
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def write_report(tables, inputs, params, output_dir) -> Path:
+    """Write ``OUTPUT_DIR/group/report.html`` (and the figures in ``group/figures/``)."""
+    folder = Path(output_dir) / "group"
+    pngs = make_figures(tables, inputs, params, folder / "figures")
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>ketamine-fc group report</title>"
+             f"<style>{STYLE}</style></head><body>",
+             "<h1>ketamine-fc group report</h1>",
+             f"<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by ketamine-fc {__version__}.</p>",
+             "<h2>Primary outcomes</h2>", _findings(tables, params),
+             "<h2>Figures</h2>"] + [f"<figure>{_img(p)}<figcaption>{html.escape(p.stem)}</figcaption></figure>"
+                                    for p in pngs]
+    for name, df in tables.items():
+        parts += [f"<h2>{html.escape(name)}</h2>", _table(df)]
+    parts += ["<h2>Excluded sessions</h2>", _table(inputs.excluded_sessions)]
+    if inputs.skipped:
+        parts += ["<h2>Analyses skipped</h2><ul>"] + [f"<li>{html.escape(k)}: {html.escape(v)}</li>"
+                                                      for k, v in inputs.skipped.items()] + ["</ul>"]
+    parts += ["<h2>Parameters</h2>", _table(pd.DataFrame([params.to_dict()]).T.reset_index().rename(
+        columns={"index": "parameter", 0: "value"})),
+              "<h2>Software</h2>", _table(pd.DataFrame(list(_versions().items()), columns=["package", "version"])),
+              "</body></html>"]
+    path = folder / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(parts))
+    return path
