@@ -106,6 +106,8 @@ def run_participant(settings) -> int:
     for old in crash_dir.glob("crash-*.txt"):
         old.unlink()
     plugin, plugin_args = plugin_settings(settings)
+    if plugin in ("MultiProc", "LegacyMultiProc"):  # Nipype polls every 2 s by default: ages for short steps
+        workflow.config["execution"]["poll_sleep_duration"] = 0.05
     n_grids = len({run.grid for run in collection.runs})
     n_steps = n_runs * 3 + sum(len(s) for s in sessions.values()) + n_grids
     if plugin in ("Linear", "MultiProc", "LegacyMultiProc"):

@@ -1,0 +1,180 @@
+"""Generative BOLD model on the real atlases, and the fMRIPrep-style confounds that go with it.
+
+Each region's signal mixes a network signal (its Gordon community, or the limbic network) with a signal of
+its own; the mixing weight is chosen so that the expected correlation between two regions of a network is
+the planted Fisher-z target. sgACC parcels carry part of the DMN signal, weighted by the sgACC-DMN target.
+Signals are band-limited to the resting-state band, so band-pass filtering keeps them. Voxels add white
+noise, a global signal, a CSF (physiological) signal, slow drift, motion-related signal and, at the frames of
+head-motion bursts, an artefact proportional to the framewise displacement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import signal as sps
+
+from ketamine_fc.core.motion import MOTION_COLUMNS, framewise_displacement
+
+OTHER_NETWORK_Z = 0.3  # within-community FC of the Gordon communities without a planted target
+SIGNAL_SCALE = 10.0  # BOLD units of a unit-variance region signal
+VOXEL_NOISE = 12.0
+SPIKE_GAIN = 80.0  # artefact amplitude (BOLD units) per mm of FD at a motion burst
+HEAD_RADIUS = 50.0
+SIGNAL_BAND = (0.01, 0.08)  # Hz
+
+
+def mixing_weight(z: float) -> float:
+    """Weight ``a`` of a shared signal in ``a*s + e`` so that two such regions correlate at ``tanh(z)``.
+
+    With unit-variance independent ``s`` and ``e``: corr = a**2 / (1 + a**2).
+    """
+    r = float(np.clip(np.tanh(z), 0.0, 0.95))
+    return float(np.sqrt(r / (1.0 - r)))
+
+
+def sgacc_weight(z: float, a: float) -> float:
+    """Weight ``b`` of the DMN signal in an sgACC region (``b*s + e``) so that it correlates at ``tanh(z)``
+    with DMN regions (``a*s + e'``): corr = a*b / sqrt((1 + a**2)(1 + b**2))."""
+    r = float(np.clip(np.tanh(z), 0.0, 0.95))
+    c = min(r * np.sqrt(1 + a * a) / max(a, 1e-6), 0.95)
+    return float(c / np.sqrt(1 - c * c))
+
+
+def band_limited(rng, n_frames, n_series, tr, band=SIGNAL_BAND) -> np.ndarray:
+    """(n_frames, n_series) independent Gaussian signals band-passed to ``band`` Hz, each scaled to unit SD."""
+    white = rng.standard_normal((n_frames + 60, n_series))
+    high = min(band[1], 0.45 / tr)
+    sos = sps.butter(3, [band[0], high], btype="bandpass", fs=1.0 / tr, output="sos")
+    out = sps.sosfiltfilt(sos, white, axis=0)[30:-30]
+    out -= out.mean(axis=0)
+    return out / out.std(axis=0)
+
+
+def motion_trace(rng, n_frames, n_bursts, *, first=8, step_sd=0.012):
+    """Six realignment parameters (mm, radians) and the frames of motion bursts.
+
+    Between bursts FD stays mostly within 0.03-0.15 mm; a burst of one or two frames moves 0.5-1.6 mm.
+    """
+    steps = rng.normal(0, step_sd, (n_frames, 6))
+    steps[:, 3:] /= HEAD_RADIUS
+    spikes = []
+    starts = rng.choice(np.arange(first, n_frames - 3), size=min(n_bursts, max(n_frames - first - 3, 0)),
+                        replace=False)
+    for start in starts:
+        for k in range(int(rng.integers(1, 3))):
+            jump = rng.uniform(0.25, 0.8) * rng.choice([-1.0, 1.0], 6) / 3
+            jump[3:] /= HEAD_RADIUS
+            steps[start + k] += jump
+            spikes.append(int(start + k))
+    steps[0] = 0.0
+    return np.cumsum(steps, axis=0), sorted(set(spikes))
+
+
+def region_signals(rng, table, sets, targets, n_frames, tr) -> np.ndarray:
+    """(n_frames, n_regions) unit-scale region signals in table order, with the planted network structure."""
+    n = len(table)
+    own = band_limited(rng, n_frames, n, tr)
+    out = own.copy()
+    pos = {int(v): i for i, v in enumerate(table["index"])}
+    weights = {k: mixing_weight(targets[k]) for k in ("dmn", "limbic", "visual")}
+    shared = dict(zip(weights, band_limited(rng, n_frames, len(weights), tr).T))
+    for name in weights:
+        cols = [pos[i] for i in sets[name] if i in pos and i not in sets["sgacc"]]
+        out[:, cols] += weights[name] * shared[name][:, None]
+    cols = [pos[i] for i in sets["sgacc"] if i in pos]
+    out[:, cols] += sgacc_weight(targets["sgacc_dmn"], weights["dmn"]) * shared["dmn"][:, None]
+    taken = set().union(*(set(v) for v in sets.values()))
+    other = table[(table["structure"] == "cortex") & ~table["index"].isin(taken)]
+    groups = list(other.groupby("network"))
+    common = band_limited(rng, n_frames, max(len(groups), 1), tr)
+    a = mixing_weight(OTHER_NETWORK_Z)
+    for k, (_, members) in enumerate(groups):
+        out[:, [pos[i] for i in members["index"]]] += a * common[:, [k]]
+    return out
+
+
+def simulate_bold(rng, labels, table, sets, targets, *, tissue, n_frames, tr, n_bursts=6, n_dummy=2):
+    """Voxel time series of one run.
+
+    Parameters
+    ----------
+    labels : ndarray of int, (n_voxels,)
+        Atlas label of each in-mask voxel (0 outside every region).
+    tissue : dict of bool arrays (n_voxels,)
+        ``csf`` voxels carry a strong physiological signal.
+    targets : mapping
+        Planted Fisher-z targets ``dmn``, ``sgacc_dmn``, ``limbic``, ``visual``.
+
+    Returns
+    -------
+    data : (n_frames, n_voxels) float32
+    params : (n_frames, 6) realignment parameters
+    spikes : list of the burst frames (FD > 0.2 mm)
+    """
+    signals = region_signals(rng, table, sets, targets, n_frames, tr)
+    lut = np.full(int(max(labels.max(initial=0), table["index"].max())) + 1, -1)
+    lut[table["index"].to_numpy()] = np.arange(len(table))
+    rows = lut[labels]
+    inside = rows >= 0
+    n_vox = labels.size
+    data = rng.standard_normal((n_frames, n_vox), dtype=np.float32)
+    data *= np.float32(VOXEL_NOISE)
+    data += np.float32(1000.0)
+    data[:, inside] += (SIGNAL_SCALE * signals[:, rows[inside]]).astype(np.float32)
+    t = np.arange(n_frames) * tr
+    slow = band_limited(rng, n_frames, 2, tr, band=(0.01, 0.1))
+    drift = 5.0 * (t / t[-1] - 0.5) + 3.0 * np.sin(2 * np.pi * t / (n_frames * tr) + rng.uniform(0, 2 * np.pi))
+    data += (4.0 * slow[:, 0] + drift).astype(np.float32)[:, None]  # global signal + drift
+    physio = rng.standard_normal(n_frames).astype(np.float32)
+    gain = np.where(tissue["csf"], 20.0, rng.uniform(0, 2.0, n_vox)).astype(np.float32)
+    data += physio[:, None] * gain[None, :]
+    params, spikes = motion_trace(rng, n_frames, n_bursts)
+    loading = rng.standard_normal((6, n_vox)).astype(np.float32)
+    scaled = (params - params.mean(axis=0)) / np.array([0.3, 0.3, 0.3, 0.006, 0.006, 0.006])
+    data += scaled.astype(np.float32) @ loading
+    fd = framewise_displacement(params, HEAD_RADIUS)
+    pattern = rng.normal(1.0, 0.5, n_vox).astype(np.float32)
+    for s in spikes:
+        data[s] += np.float32(SPIKE_GAIN * fd[s]) * pattern
+    data[:n_dummy] += np.float32(150.0)
+    return data, params, spikes
+
+
+def confounds_table(data, params, *, wm, csf, tr, n_dummy=2, n_compcor=5) -> pd.DataFrame:
+    """fMRIPrep-layout confounds: motion, global/WM/CSF signals (each with derivative, square and squared
+    derivative), FD, DVARS, CompCor components, cosines and non-steady-state outliers."""
+    n_frames = data.shape[0]
+    df = pd.DataFrame(params, columns=list(MOTION_COLUMNS))
+    df.insert(0, "global_signal", data.mean(axis=1, dtype=np.float64))
+    df.insert(1, "white_matter", data[:, wm].mean(axis=1, dtype=np.float64))
+    df.insert(2, "csf", data[:, csf].mean(axis=1, dtype=np.float64))
+    for name in list(df.columns):
+        d = df[name].diff()
+        df[f"{name}_derivative1"] = d
+        df[f"{name}_power2"] = df[name] ** 2
+        df[f"{name}_derivative1_power2"] = d**2
+    df["framewise_displacement"] = np.r_[np.nan, framewise_displacement(params, HEAD_RADIUS)[1:]]
+    diff = np.sqrt(np.mean(np.square(np.diff(data, axis=0), dtype=np.float64), axis=1))
+    df["dvars"] = np.r_[np.nan, diff]
+    df["std_dvars"] = np.r_[np.nan, diff / np.median(diff)]
+    for prefix, voxels in (("w_comp_cor", wm), ("c_comp_cor", csf), ("a_comp_cor", wm | csf)):
+        comps = _compcor(data[n_dummy:, voxels], n_compcor)
+        for k in range(n_compcor):
+            df[f"{prefix}_{k:02d}"] = np.r_[np.zeros(n_dummy), comps[:, k]]
+    for k in range(int(np.floor(2 * n_frames * tr / 128.0))):
+        df[f"cosine{k:02d}"] = np.sqrt(2.0 / n_frames) * np.cos(np.pi * (np.arange(n_frames) + 0.5) * (k + 1)
+                                                                  / n_frames)
+    for k in range(n_dummy):
+        df[f"non_steady_state_outlier{k:02d}"] = (np.arange(n_frames) == k).astype(float)
+    return df
+
+
+def _compcor(values, n) -> np.ndarray:
+    """First ``n`` left singular vectors of the detrended, demeaned tissue time series (zeros if fewer)."""
+    x = np.asarray(values, dtype=np.float64)
+    x = sps.detrend(x, axis=0, type="linear")
+    u = np.linalg.svd(x, full_matrices=False)[0][:, :n]
+    if u.shape[1] < n:
+        u = np.column_stack([u, np.zeros((len(x), n - u.shape[1]))])
+    return u * np.sign(u[0] + (u[0] == 0))  # fixed sign: deterministic across LAPACK builds

@@ -1,0 +1,219 @@
+"""Write a simulated study: raw BIDS (participants, sessions, phenotype) and fMRIPrep-style derivatives."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import nibabel as nb
+import numpy as np
+import pandas as pd
+
+from ketamine_fc.simulate.bold import confounds_table, simulate_bold
+from ketamine_fc.simulate.design import Effects, make_study
+from ketamine_fc.utils.derivatives import atomic_path, write_json, write_tsv
+
+SPACE = "MNI152NLin6Asym"
+#: FSL MNI152 (= MNI152NLin6Asym) grids, LAS, origin (90, -126, -72); 4 mm is the 2 mm grid subsampled
+GRIDS = {2: (91, 109, 91), 3: (61, 73, 61), 4: (46, 55, 46)}
+ASEG = (("Left-Hippocampus", 17), ("Left-Amygdala", 18), ("Left-Accumbens-area", 26),
+        ("Right-Hippocampus", 53), ("Right-Amygdala", 54), ("Right-Accumbens-area", 58))
+PHENOTYPE = {
+    "madrs": {"madrs": "Montgomery-Asberg Depression Rating Scale total score (0-60)"},
+    "cgi": {"cgi_i": "Clinical Global Impression - Improvement (1 very much improved ... 7 very much worse)"},
+    "bprs": {"bprs_positive": "Brief Psychiatric Rating Scale, positive-symptom subscale"},
+    "ketamine_levels": {c: f"serum {c.replace('_', ' ')} at the end of the infusion (ng/mL)"
+                        for c in ("ketamine_r", "ketamine_s", "norketamine_r", "norketamine_s")},
+    "side_effects": {"dissociation": "dissociation during the infusion (0 no, 1 yes)",
+                     "nausea": "nausea during the infusion (0 no, 1 yes)"},
+}
+TIMEPOINTS = {"madrs": "baseline (before infusion), day1, week2, week4, week6, week8 after the infusion",
+              "cgi": "day1 ... week8 after the infusion", "bprs": "infusion_day1 ... infusion_day4"}
+
+
+def grid(resolution: int):
+    """Shape and affine of the FSL MNI152 grid at ``resolution`` mm (2, 3 or 4)."""
+    if resolution not in GRIDS:
+        raise ValueError(f"--resolution must be one of {', '.join(map(str, GRIDS))} mm, got {resolution}")
+    step = float(resolution)
+    return GRIDS[resolution], np.array([[-step, 0, 0, 90.0], [0, step, 0, -126.0], [0, 0, step, -72.0],
+                                        [0, 0, 0, 1]])
+
+
+def tissue_masks(shape, affine, atlas_dir=None):
+    """Atlas on the grid plus brain, white-matter and ventricle masks derived from the atlases.
+
+    Brain = Harvard-Oxford subcortical labels (which cover the cerebrum) or any atlas region, closed and
+    filled; WM = HO cerebral white matter outside every region, eroded; CSF = HO lateral ventricles.
+    """
+    from scipy import ndimage
+
+    from ketamine_fc.atlases import load_atlas
+    from ketamine_fc.atlases.registry import resolve
+    from ketamine_fc.core.parcellation import resample_labels_nn
+
+    atlas = load_atlas(nb.Nifti1Image(np.zeros(shape, np.uint8), affine), atlas_dir)
+    dseg = np.asarray(atlas.dseg.dataobj)
+    ho_img = nb.load(resolve("harvard_oxford_sub_1mm", atlas_dir))
+    ho = resample_labels_nn(np.asarray(ho_img.dataobj).astype(np.int32), ho_img.affine, shape, affine)
+    brain = ndimage.binary_fill_holes(ndimage.binary_closing((ho > 0) | (dseg > 0), iterations=2))
+    wm = ndimage.binary_erosion(np.isin(ho, [1, 12]) & (dseg == 0))
+    if wm.sum() < 20:  # coarse grids: erosion leaves too little
+        wm = np.isin(ho, [1, 12]) & (dseg == 0)
+    csf = np.isin(ho, [3, 14]) & (dseg == 0)
+    return atlas, brain, wm, csf
+
+
+def write_bold(path, data, brain, affine, tr):
+    """Write (n_frames, n_voxels) in-mask data as gzipped int16 NIfTI with scl_slope (as fMRIPrep does),
+    streaming a few frames at a time; gzip level 1 and a zero timestamp keep it fast and byte-reproducible."""
+    n_frames = data.shape[0]
+    slope = float(np.abs(data).max()) / 32000.0 or 1.0
+    hdr = nb.Nifti1Header()
+    hdr.set_data_shape(brain.shape + (n_frames,))
+    hdr.set_data_dtype(np.int16)
+    hdr.set_sform(affine, code=4)
+    hdr.set_qform(affine, code=4)
+    hdr.set_zooms(tuple(abs(np.diag(affine)[:3])) + (tr,))
+    hdr.set_xyzt_units("mm", "sec")
+    hdr.set_slope_inter(slope, 0.0)
+    hdr["descrip"] = b"ketamine-fc-simulate"
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1,
+                                                   mtime=0) as gz:
+            hdr.set_data_offset(352)
+            hdr.write_to(gz)
+            gz.write(b"\0" * (int(hdr["vox_offset"]) - gz.tell()))
+            frame = np.zeros(brain.shape, np.int16)
+            for t in range(n_frames):
+                frame[brain] = np.rint(data[t] / slope).astype(np.int16)
+                gz.write(frame.tobytes(order="F"))
+
+
+def write_nifti(img, path):
+    """Write a small NIfTI atomically (gzip level 1, zero timestamp)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1,
+                                                   mtime=0) as gz:
+            gz.write(img.to_bytes())
+
+
+def write_aseg(path, row):
+    """FreeSurfer-format ``aseg.stats`` with eTIV and the six limbic structures."""
+    lines = ["# Title Segmentation Statistics", "# generating_program ketamine-fc-simulate",
+             "# Measure EstimatedTotalIntraCranialVol, eTIV, Estimated Total Intracranial Volume, "
+             f"{row['EstimatedTotalIntraCranialVol']:.6f}, mm^3",
+             "# NTableCols 10",
+             "# ColHeaders  Index SegId NVoxels Volume_mm3 StructName normMean normStdDev normMin normMax normRange"]
+    for i, (name, seg) in enumerate(ASEG, start=1):
+        vol = row[name]
+        lines.append(f"{i:3d} {seg:4d} {int(round(vol)):7d} {vol:10.1f}  {name:<22s} 80.0 10.0 40.0 120.0 80.0")
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+
+
+def _write_raw(out: Path, study):
+    write_json({"Name": "Simulated ketamine-fc study", "BIDSVersion": "1.9.0", "DatasetType": "raw",
+                "Authors": ["ketamine-fc-simulate"],
+                "HowToAcknowledge": "Simulated data; no participant exists."}, out / "dataset_description.json")
+    write_tsv(study.participants, out / "participants.tsv",
+              {"participant_id": {"Description": "participant (P = patient, C = control)"},
+               "group": {"Description": "study arm", "Levels": {"patient": "treatment-resistant depression, "
+                                                                "96-h ketamine infusion", "control": "not depressed"}},
+               "age": {"Description": "age", "Units": "years"},
+               "sex": {"Description": "sex", "Levels": {"F": "female", "M": "male"}}})
+    for pid, sessions in study.sessions.items():
+        write_tsv(pd.DataFrame({"session_id": [f"ses-{s}" for s in sessions]}), out / pid / f"{pid}_sessions.tsv")
+        for ses in sessions:
+            (out / pid / f"ses-{ses}").mkdir(parents=True, exist_ok=True)
+    for name, table in study.phenotype.items():
+        meta = {"participant_id": {"Description": "participant"}}
+        if "timepoint" in table:
+            meta["timepoint"] = {"Description": f"assessment timepoint: {TIMEPOINTS[name]}"}
+        meta.update({k: {"Description": v} for k, v in PHENOTYPE[name].items()})
+        write_tsv(table, out / "phenotype" / f"{name}.tsv", meta)
+
+
+def _confound_meta(columns):
+    meta = {"Description": "Simulated fMRIPrep confounds (ketamine-fc-simulate)"}
+    masks = {"w_comp_cor": "WM", "c_comp_cor": "CSF", "a_comp_cor": "combined"}
+    for col in columns:
+        if col[:10] in masks:
+            meta[col] = {"Method": "aCompCor", "Mask": masks[col[:10]], "Retained": True}
+    return meta
+
+
+def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.0, n_runs=1, resolution=2,
+                   seed=0, effects: Effects = Effects(), n_bursts=6, atlas_dir=None, overwrite=False,
+                   progress=print) -> dict:
+    """Write the whole simulated study to ``out_dir`` and return its main paths and the study design.
+
+    Raises ``FileExistsError`` for a non-empty ``out_dir`` unless ``overwrite``.
+    """
+    from ketamine_fc.core.networks import network_sets
+
+    out = Path(out_dir)
+    if n_frames < 30:
+        raise ValueError(f"--n-frames must be at least 30, got {n_frames}")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} is not empty: choose an empty folder or pass --overwrite")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    study = make_study(n_patients, n_controls, seed, effects)
+    shape, affine = grid(resolution)
+    atlas, brain, wm, csf = tissue_masks(shape, affine, atlas_dir)
+    sets = network_sets(atlas.table, sgacc="core")
+    labels = np.asarray(atlas.dseg.dataobj)[brain]
+    tissue = {"wm": wm[brain], "csf": csf[brain]}
+    _write_raw(out, study)
+    fmriprep = out / "derivatives" / "fmriprep"
+    write_json({"Name": "fMRIPrep-style derivatives simulated by ketamine-fc", "BIDSVersion": "1.9.0",
+                "DatasetType": "derivative",
+                "GeneratedBy": [{"Name": "ketamine-fc-simulate", "Version": _version()}]},
+               fmriprep / "dataset_description.json")
+    mask_img = nb.Nifti1Image(brain.astype(np.uint8), affine)
+    mask_img.header.set_xyzt_units("mm")
+    targets = study.targets.set_index(["participant_id", "session_id"])
+    spikes_rows = []
+    for n, (pid, sessions) in enumerate(study.sessions.items(), start=1):
+        progress(f"[{n}/{len(study.sessions)}] writing {pid} ({', '.join('ses-' + s for s in sessions)})")
+        rng = np.random.default_rng([seed, int(pid[5:]), 0 if pid[4] == "P" else 1])
+        for ses in sessions:
+            target = targets.loc[(pid, f"ses-{ses}")]
+            for run in range(1, n_runs + 1):
+                func = fmriprep / pid / f"ses-{ses}" / "func"
+                stem = f"{pid}_ses-{ses}_task-rest_run-{run}"
+                spatial = f"{stem}_space-{SPACE}_res-{resolution}"
+                data, params, spikes = simulate_bold(rng, labels, atlas.table, sets, target, tissue=tissue,
+                                                     n_frames=n_frames, tr=tr, n_bursts=n_bursts)
+                write_bold(func / f"{spatial}_desc-preproc_bold.nii.gz", data, brain, affine, tr)
+                write_json({"RepetitionTime": tr, "TaskName": "rest", "SkullStripped": False,
+                            "Sources": ["simulated"]}, func / f"{spatial}_desc-preproc_bold.json")
+                write_nifti(mask_img, func / f"{spatial}_desc-brain_mask.nii.gz")
+                ref = np.zeros(shape, np.float32)
+                ref[brain] = data[2:].mean(axis=0)
+                write_nifti(nb.Nifti1Image(ref, affine), func / f"{spatial}_boldref.nii.gz")
+                conf = confounds_table(data, params, wm=tissue["wm"], csf=tissue["csf"], tr=tr)
+                write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
+                spikes_rows += [{"participant_id": pid, "session_id": f"ses-{ses}", "run": run, "frame": s}
+                                for s in spikes]
+    for _, row in study.volumes.iterrows():
+        write_aseg(fmriprep / "sourcedata" / "freesurfer" / row["participant_id"] / "stats" / "aseg.stats", row)
+    truth = out / "derivatives" / "simulation_truth.tsv"
+    write_tsv(study.targets, truth, {
+        "Description": "Planted per-session Fisher-z targets (expected FC of the noise-free region signals) and "
+                       "responder status (>= 50% MADRS drop at week2) of the simulation",
+        "Effects": dict(effects.__dict__), "Seed": seed, "NFrames": n_frames, "RepetitionTime": tr,
+        "NRuns": n_runs, "Resolution": resolution})
+    spikes_path = out / "derivatives" / "simulation_spikes.tsv"
+    write_tsv(pd.DataFrame(spikes_rows, columns=["participant_id", "session_id", "run", "frame"]), spikes_path,
+              {"Description": "Frames (0-based) of simulated head-motion bursts; FD > 0.2 mm exactly there"})
+    return {"bids_dir": out, "fmriprep": fmriprep, "truth": truth, "spikes": spikes_path, "study": study}
+
+
+def _version():
+    from ketamine_fc import __version__
+
+    return __version__
