@@ -80,7 +80,7 @@ def parse_aseg(path) -> dict:
             parts = line.split()
             if len(parts) >= 5 and parts[4] in ASEG:
                 out[ASEG[parts[4]]] = float(parts[3])
-    missing = sorted(set(ASEG.values()) | {"icv"} - set(out))
+    missing = sorted((set(ASEG.values()) | {"icv"}) - set(out))
     if missing:
         raise InputError(f"aseg.stats lacks {', '.join(missing)}", path=path)
     return out

@@ -1,4 +1,4 @@
-"""Nipype interface: copy a result into the derivatives tree under its BIDS name, with its sidecar."""
+"""Nipype interfaces: copy results into the derivatives tree under their BIDS names, with sidecars."""
 
 from __future__ import annotations
 
@@ -9,44 +9,50 @@ from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface
 from ketamine_fc.utils.derivatives import atomic_path, bids_path, sidecar, sidecar_path, write_json
 
 
-class _WriteDerivativeInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True)
+class _WriteDerivativesInputSpec(BaseInterfaceInputSpec):
     output_dir = traits.Str(mandatory=True)
-    entities = traits.Dict(mandatory=True, desc="subject, session, task, run, space, segmentation, stat, desc")
-    suffix = traits.Str(mandatory=True)
-    extension = traits.Str(".tsv", usedefault=True)
-    description = traits.Str(mandatory=True, desc="what the file holds, for the sidecar")
-    parameters = traits.Dict(desc="parameters recorded in the sidecar")
-    metadata = traits.Dict(desc="further sidecar fields")
-    metadata_file = File(exists=True, desc="JSON whose fields are merged into the sidecar")
-    sources = traits.List(traits.Str, desc="input files, recorded as Sources")
+    specs = traits.Dict(mandatory=True, desc="field -> {entities, suffix, description}")
+    parameters = traits.Dict(desc="parameters recorded in every sidecar")
+    metadata_file = File(exists=True, desc="JSON merged into the sidecar of the fields listed in meta_fields")
+    meta_fields = traits.List(traits.Str)
+    sources = traits.List(traits.Str)
+    censoring = File(exists=True)
+    design = File(exists=True)
+    timeseries = File(exists=True)
+    regions_qc = File(exists=True)
+    relmat_r = File(exists=True)
+    relmat_z = File(exists=True)
+    relmat_limbic = File(exists=True)
+    measures = File(exists=True)
+    qc = File(exists=True)
 
 
-class _WriteDerivativeOutputSpec(TraitedSpec):
-    out_file = File(exists=True)
-    out_meta = File(exists=True)
+class _WriteDerivativesOutputSpec(TraitedSpec):
+    out_files = traits.List(File(exists=True))
 
 
-class WriteDerivative(SimpleInterface):
-    """Write ``in_file`` to ``OUTPUT_DIR/sub-*/ses-*/func/<BIDS name>`` and its JSON sidecar, atomically."""
+class WriteDerivatives(SimpleInterface):
+    """Write several results of one run or session under their BIDS names, each with its sidecar."""
 
-    input_spec = _WriteDerivativeInputSpec
-    output_spec = _WriteDerivativeOutputSpec
+    input_spec = _WriteDerivativesInputSpec
+    output_spec = _WriteDerivativesOutputSpec
 
     def _run_interface(self, runtime):
         import json
 
-        out = bids_path(self.inputs.output_dir, self.inputs.entities, self.inputs.suffix, self.inputs.extension)
-        meta = dict(self.inputs.metadata) if self.inputs.metadata else {}
-        if self.inputs.metadata_file:
-            meta.update(json.loads(open(self.inputs.metadata_file).read()))
-        with atomic_path(out) as tmp:
-            shutil.copyfile(self.inputs.in_file, tmp)
+        extra = json.loads(open(self.inputs.metadata_file).read()) if self.inputs.metadata_file else {}
         params = dict(self.inputs.parameters) if self.inputs.parameters else None
-        write_json(sidecar(self.inputs.description, params, sources=self.inputs.sources or None, **meta),
-                   sidecar_path(out))
-        self._results["out_file"] = str(out)
-        self._results["out_meta"] = str(sidecar_path(out))
+        written = []
+        for field, spec in self.inputs.specs.items():
+            source = getattr(self.inputs, field)
+            out = bids_path(self.inputs.output_dir, spec["entities"], spec["suffix"], spec.get("extension", ".tsv"))
+            with atomic_path(out) as tmp:
+                shutil.copyfile(source, tmp)
+            meta = extra if field in (self.inputs.meta_fields or []) else {}
+            write_json(sidecar(spec["description"], params, sources=self.inputs.sources or None, **meta),
+                       sidecar_path(out))
+            written.append(str(out))
+        self._results["out_files"] = written
         return runtime
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
-from ketamine_fc.interfaces.bids import WriteDerivative
+from ketamine_fc.interfaces.bids import WriteDerivatives
 
 SEG = "GordonSeitzman"
 
@@ -34,26 +34,31 @@ SESSION_OUTPUTS = {
 }
 
 
-def _sinks(workflow, inputnode, outputs, *, output_dir, entities, parameters, space):
+def _sink(workflow, inputnode, outputs, *, output_dir, entities, parameters, space, sources=(), meta_fields=()):
+    specs = {}
     for field, (extra, suffix, description) in outputs.items():
         ents = dict(entities, **extra)
         if field not in ("censoring", "design", "qc"):
             ents.update(space=space, segmentation=SEG)
-        node = pe.Node(WriteDerivative(output_dir=str(output_dir), entities=ents, suffix=suffix,
-                                       description=description, parameters=parameters),
-                       name=f"ds_{field}", run_without_submitting=True)
-        workflow.connect(inputnode, field, node, "in_file")
-        if field == "timeseries":
-            workflow.connect(inputnode, "qc", node, "metadata_file")
+        specs[field] = {"entities": ents, "suffix": suffix, "description": description}
+    node = pe.Node(WriteDerivatives(output_dir=str(output_dir), specs=specs, parameters=parameters,
+                                    sources=[str(s) for s in sources], meta_fields=list(meta_fields)),
+                   name="ds_outputs")
+    workflow.connect([(inputnode, node, [(f, f) for f in outputs])])
+    return node
 
 
 def init_run_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict, source_files=(),
                             name="run_derivatives_wf"):
-    """Write one run's censoring table, design, region time series and region QC."""
+    """Write one run's censoring table, design, region time series and region QC.
+
+    The run QC (``inputnode.qc``) goes into the sidecar of the time series.
+    """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=list(RUN_OUTPUTS) + ["qc"]), name="inputnode")
-    _sinks(workflow, inputnode, RUN_OUTPUTS, output_dir=output_dir, entities=entities,
-           parameters=dict(parameters, sources=list(source_files)), space=space)
+    node = _sink(workflow, inputnode, RUN_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,
+                 space=space, sources=source_files, meta_fields=["timeseries"])
+    workflow.connect(inputnode, "qc", node, "metadata_file")
     return workflow
 
 
@@ -62,6 +67,6 @@ def init_session_derivatives_wf(*, output_dir, entities: dict, space: str, param
     """Write one session's FC matrices, network measures and QC."""
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=list(SESSION_OUTPUTS)), name="inputnode")
-    _sinks(workflow, inputnode, SESSION_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,
-           space=space)
+    _sink(workflow, inputnode, SESSION_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,
+          space=space)
     return workflow
