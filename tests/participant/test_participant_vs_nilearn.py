@@ -35,7 +35,7 @@ def test_region_series_equal_nilearn_labels_masker(tmp_path, shared_data):
     conf_path = info["fmriprep"] / "sub-01/ses-pre1/func/sub-01_ses-pre1_task-rest_run-1_desc-confounds_timeseries.tsv"
     confounds = select_nuisance(read_confounds(conf_path), "36P")
     assert confounds.shape[1] == 36
-    masker = NiftiLabelsMasker(labels_img=str(dseg), mask_img=mask, standardize=False, detrend=True,
+    masker = NiftiLabelsMasker(labels_img=str(dseg), mask_img=mask, standardize=None, detrend=True,
                                strategy="mean", keep_masked_labels=False)
     ref = masker.fit_transform(str(bold), confounds=confounds.to_numpy())
     ref_labels = [int(v) for v in masker.region_ids_.values() if v != "background" and int(v) != 0] \
