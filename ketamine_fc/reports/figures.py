@@ -63,8 +63,13 @@ def prepost_figure(fc, resp, measures, folder):
         bx.boxplot([changes[True], changes[False]])
         bx.set_xticks([1, 2], ["responders", "non-responders"])
         bx.axhline(0, color="0.5", lw=0.8)
-        bx.set_ylabel("post - pre (Fisher z)")
     axes[0, 0].set_ylabel("FC (Fisher z)")
+    axes[1, 0].set_ylabel("post - pre (Fisher z)")
+    from matplotlib.lines import Line2D
+
+    axes[0, 0].legend([Line2D([], [], color=COLORS[True]), Line2D([], [], color=COLORS[False])],
+                      ["responders", "non-responders"], fontsize=8)
+    fig.tight_layout()
     return _save(fig, folder, "fig2_3_prepost")
 
 
