@@ -18,7 +18,8 @@ def build_parser():
     p.add_argument("--n-frames", type=int, default=200)
     p.add_argument("--n-runs", type=int, default=1, help="runs per session")
     p.add_argument("--tr", type=float, default=2.0)
-    p.add_argument("--resolution", type=int, choices=[2, 3], default=2, help="MNI grid in mm")
+    p.add_argument("--resolution", type=int, choices=[2, 3, 4], default=2,
+                   help="MNI152NLin6Asym grid in mm (res-2 91x109x91, res-3 61x73x61, res-4 46x55x46)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--null", action="store_true", help="plant no effect")
     defaults = Effects()
@@ -26,6 +27,7 @@ def build_parser():
                  "sgacc_decrease_nonresponder", "hippocampus_r", "between_sd"):
         p.add_argument("--effect-" + name.replace("_", "-"), dest=name, type=float, default=getattr(defaults, name))
     p.add_argument("--atlas-dir", help="atlas files (else KETAMINE_FC_DATA, cache, download)")
+    p.add_argument("--nprocs", type=int, default=1, help="participants written in parallel (same output)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     return p
 
@@ -41,8 +43,9 @@ def main(argv=None) -> int:
         out = simulate_study(args.output_dir, n_patients=args.n_patients, n_controls=args.n_controls,
                              n_frames=args.n_frames, tr=args.tr, n_runs=args.n_runs, resolution=args.resolution,
                              seed=args.seed, effects=effects, atlas_dir=args.atlas_dir, overwrite=args.overwrite,
+                             nprocs=args.nprocs,
                              progress=lambda msg: print(msg, flush=True))
-    except (FileExistsError, KetamineFCError, ValueError) as err:
+    except KetamineFCError as err:
         print(f"ketamine-fc-simulate: error: {err}", file=sys.stderr)
         return 1
     print(f"Simulated study written to {out['bids_dir']} in {time.time() - start:.0f} s "

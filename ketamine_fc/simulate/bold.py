@@ -17,8 +17,9 @@ from scipy import signal as sps
 from ketamine_fc.core.motion import MOTION_COLUMNS, framewise_displacement
 
 OTHER_NETWORK_Z = 0.3  # within-community FC of the Gordon communities without a planted target
-SIGNAL_SCALE = 10.0  # BOLD units of a unit-variance region signal
+SIGNAL_SCALE = 12.0  # BOLD units of a unit-variance region signal
 VOXEL_NOISE = 12.0
+GLOBAL_SD = 12.0  # a strong global signal, as in real data (its regression then barely touches the networks)
 SPIKE_GAIN = 80.0  # artefact amplitude (BOLD units) per mm of FD at a motion burst
 HEAD_RADIUS = 50.0
 SIGNAL_BAND = (0.01, 0.08)  # Hz
@@ -72,7 +73,7 @@ def motion_trace(rng, n_frames, n_bursts, *, first=8, step_sd=0.012):
 
 
 def region_signals(rng, table, sets, targets, n_frames, tr) -> np.ndarray:
-    """(n_frames, n_regions) unit-scale region signals in table order, with the planted network structure."""
+    """(n_frames, n_regions) unit-variance region signals in table order, with the planted network structure."""
     n = len(table)
     own = band_limited(rng, n_frames, n, tr)
     out = own.copy()
@@ -91,7 +92,7 @@ def region_signals(rng, table, sets, targets, n_frames, tr) -> np.ndarray:
     a = mixing_weight(OTHER_NETWORK_Z)
     for k, (_, members) in enumerate(groups):
         out[:, [pos[i] for i in members["index"]]] += a * common[:, [k]]
-    return out
+    return out / out.std(axis=0)  # equal variance everywhere: a planted change alters no region's power
 
 
 def simulate_bold(rng, labels, table, sets, targets, *, tissue, n_frames, tr, n_bursts=6, n_dummy=2):
@@ -123,9 +124,9 @@ def simulate_bold(rng, labels, table, sets, targets, *, tissue, n_frames, tr, n_
     data += np.float32(1000.0)
     data[:, inside] += (SIGNAL_SCALE * signals[:, rows[inside]]).astype(np.float32)
     t = np.arange(n_frames) * tr
-    slow = band_limited(rng, n_frames, 2, tr, band=(0.01, 0.1))
+    slow = band_limited(rng, n_frames, 1, tr, band=(0.01, 0.1))[:, 0]
     drift = 5.0 * (t / t[-1] - 0.5) + 3.0 * np.sin(2 * np.pi * t / (n_frames * tr) + rng.uniform(0, 2 * np.pi))
-    data += (4.0 * slow[:, 0] + drift).astype(np.float32)[:, None]  # global signal + drift
+    data += (GLOBAL_SD * slow + drift).astype(np.float32)[:, None]  # global signal + drift
     physio = rng.standard_normal(n_frames).astype(np.float32)
     gain = np.where(tissue["csf"], 20.0, rng.uniform(0, 2.0, n_vox)).astype(np.float32)
     data += physio[:, None] * gain[None, :]
@@ -171,10 +172,11 @@ def confounds_table(data, params, *, wm, csf, tr, n_dummy=2, n_compcor=5) -> pd.
 
 
 def _compcor(values, n) -> np.ndarray:
-    """First ``n`` left singular vectors of the detrended, demeaned tissue time series (zeros if fewer)."""
-    x = np.asarray(values, dtype=np.float64)
-    x = sps.detrend(x, axis=0, type="linear")
-    u = np.linalg.svd(x, full_matrices=False)[0][:, :n]
+    """First ``n`` principal time courses (left singular vectors) of the detrended tissue time series, from the
+    eigenvectors of the small frames-by-frames Gram matrix; zeros where there are fewer."""
+    x = sps.detrend(np.asarray(values, dtype=np.float64), axis=0, type="linear")
+    evals, evecs = np.linalg.eigh(x @ x.T)
+    u = evecs[:, ::-1][:, : min(n, x.shape[1])]
     if u.shape[1] < n:
         u = np.column_stack([u, np.zeros((len(x), n - u.shape[1]))])
     return u * np.sign(u[0] + (u[0] == 0))  # fixed sign: deterministic across LAPACK builds

@@ -15,7 +15,13 @@ IMPROVEMENT = {"baseline": 0.0, "day1": 0.69, "week2": 0.55, "week4": 0.52, "wee
 
 @dataclass(frozen=True)
 class Effects:
-    """Planted effects in Fisher z (``--null`` sets them all to zero)."""
+    """Planted effects, in Fisher z except ``hippocampus_r`` (a Pearson r); :meth:`null` plants none.
+
+    Session targets (see :data:`CONTROL_FC`): patients' limbic, DMN and sgACC-DMN FC exceed controls' by
+    ``baseline_excess`` at both pre sessions; at ``post`` limbic and DMN fall in every patient, sgACC-DMN
+    falls by ``sgacc_decrease_responder`` in responders and ``sgacc_decrease_nonresponder`` in the others;
+    visual FC never changes. ``between_sd`` is the SD of each participant's own offset of every measure.
+    """
 
     baseline_excess: float = 0.12  # patients above controls at baseline (limbic, DMN, sgACC-DMN)
     limbic_decrease: float = 0.15  # after treatment, every patient
@@ -26,7 +32,8 @@ class Effects:
     between_sd: float = 0.04  # between-participant SD of every measure
 
     @classmethod
-    def null(cls):
+    def null(cls) -> "Effects":
+        """No group difference, no change and no volume correlation (``between_sd`` kept)."""
         return cls(baseline_excess=0.0, limbic_decrease=0.0, dmn_decrease=0.0, sgacc_decrease_responder=0.0,
                    sgacc_decrease_nonresponder=0.0, hippocampus_r=0.0)
 
@@ -37,6 +44,8 @@ CONTROL_FC = {"dmn": 0.35, "sgacc_dmn": 0.15, "limbic": 0.30, "visual": 0.45}
 
 @dataclass
 class Study:
+    """Everything the writer needs: participants, imaging sessions, phenotype tables, volumes, planted targets."""
+
     participants: pd.DataFrame
     sessions: dict  # participant_id -> list of session labels
     phenotype: dict  # name -> long/wide DataFrame
@@ -68,8 +77,13 @@ def _madrs(rng, patients):
 
 
 def make_study(n_patients=23, n_controls=27, seed=0, effects: Effects = Effects()) -> Study:
-    """Participants, sessions (patients pre1/pre2/post with some missing, controls pre1 and for some pre2),
-    phenotype tables and planted per-session FC targets."""
+    """The study design of Siegel et al. 2021, scaled to ``n_patients`` and ``n_controls``.
+
+    Patients have imaging sessions ``pre1``, ``pre2`` and ``post`` (about 5/23 miss pre2 and 3/23 miss
+    post, as in the paper's 23/18/20); controls have ``pre1`` and about 7/27 also ``pre2``, so that the group
+    level's default prefixes (``pre*``, ``post*``) map them. Responders: MADRS at week2 at least 50 % below
+    baseline (inclusive), from the simulated MADRS table itself.
+    """
     rng = np.random.default_rng(seed)
     patients = [f"sub-P{i:02d}" for i in range(1, n_patients + 1)]
     controls = [f"sub-C{i:02d}" for i in range(1, n_controls + 1)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import multiprocessing
 import shutil
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pandas as pd
 
 from ketamine_fc.simulate.bold import confounds_table, simulate_bold
 from ketamine_fc.simulate.design import Effects, make_study
+from ketamine_fc.errors import InputError
 from ketamine_fc.utils.derivatives import atomic_path, write_json, write_tsv
 
 SPACE = "MNI152NLin6Asym"
@@ -35,7 +38,7 @@ TIMEPOINTS = {"madrs": "baseline (before infusion), day1, week2, week4, week6, w
 def grid(resolution: int):
     """Shape and affine of the FSL MNI152 grid at ``resolution`` mm (2, 3 or 4)."""
     if resolution not in GRIDS:
-        raise ValueError(f"--resolution must be one of {', '.join(map(str, GRIDS))} mm, got {resolution}")
+        raise InputError(f"--resolution must be one of {', '.join(map(str, GRIDS))} mm, got {resolution}")
     step = float(resolution)
     return GRIDS[resolution], np.array([[-step, 0, 0, 90.0], [0, step, 0, -126.0], [0, 0, step, -72.0],
                                         [0, 0, 0, 1]])
@@ -144,61 +147,65 @@ def _confound_meta(columns):
     return meta
 
 
-def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.0, n_runs=1, resolution=2,
-                   seed=0, effects: Effects = Effects(), n_bursts=6, atlas_dir=None, overwrite=False,
-                   progress=print) -> dict:
-    """Write the whole simulated study to ``out_dir`` and return its main paths and the study design.
+def _single_threaded_blas():
+    """Small matrix products run faster on one BLAS thread, above all on a shared, busy machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn, hence of nilearn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
-    Raises ``FileExistsError`` for a non-empty ``out_dir`` unless ``overwrite``.
+
+def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.0, n_runs=1, resolution=2,
+                   seed=0, effects: Effects = Effects(), n_bursts=6, atlas_dir=None, overwrite=False, nprocs=1,
+                   progress=print) -> dict:
+    """Write the whole simulated study to ``out_dir``; return its main paths and the :class:`Study`.
+
+    Parameters
+    ----------
+    n_frames, tr, n_runs : frames per run, repetition time (s), runs per session
+    resolution : 2, 3 or 4 (mm), the MNI152NLin6Asym grid (fMRIPrep entity ``res-<resolution>``)
+    effects : planted effects (:meth:`Effects.null` for none)
+    n_bursts : head-motion bursts per run (1-2 frames each, FD > 0.2 mm)
+    nprocs : participants written in parallel; every participant has its own random stream (from ``seed``
+        and its label), so the output is byte-identical whatever ``nprocs``
+    overwrite : replace a non-empty ``out_dir`` (else :class:`~ketamine_fc.errors.InputError`)
+    progress : callable receiving one line per participant written
     """
     from ketamine_fc.core.networks import network_sets
 
     out = Path(out_dir)
     if n_frames < 30:
-        raise ValueError(f"--n-frames must be at least 30, got {n_frames}")
+        raise InputError(f"--n-frames must be at least 30, got {n_frames}")
+    if n_runs < 1 or n_patients < 1 or n_controls < 0:
+        raise InputError("--n-runs and --n-patients must be at least 1 and --n-controls at least 0")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{out} is not empty: choose an empty folder or pass --overwrite")
+            raise InputError("the output folder is not empty: choose an empty folder or pass --overwrite", path=out)
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     study = make_study(n_patients, n_controls, seed, effects)
     shape, affine = grid(resolution)
     atlas, brain, wm, csf = tissue_masks(shape, affine, atlas_dir)
-    sets = network_sets(atlas.table, sgacc="core")
-    labels = np.asarray(atlas.dseg.dataobj)[brain]
-    tissue = {"wm": wm[brain], "csf": csf[brain]}
     _write_raw(out, study)
     fmriprep = out / "derivatives" / "fmriprep"
     write_json({"Name": "fMRIPrep-style derivatives simulated by ketamine-fc", "BIDSVersion": "1.9.0",
                 "DatasetType": "derivative",
                 "GeneratedBy": [{"Name": "ketamine-fc-simulate", "Version": _version()}]},
                fmriprep / "dataset_description.json")
-    mask_img = nb.Nifti1Image(brain.astype(np.uint8), affine)
-    mask_img.header.set_xyzt_units("mm")
-    targets = study.targets.set_index(["participant_id", "session_id"])
+    _SCENE.update(fmriprep=fmriprep, study=study, brain=brain, affine=affine, table=atlas.table,
+                  sets=network_sets(atlas.table, sgacc="core"), labels=np.asarray(atlas.dseg.dataobj)[brain],
+                  tissue={"wm": wm[brain], "csf": csf[brain]}, n_frames=n_frames, tr=tr, n_runs=n_runs,
+                  resolution=resolution, seed=seed, n_bursts=n_bursts,
+                  targets=study.targets.set_index(["participant_id", "session_id"]))
+    pids = list(study.sessions)
     spikes_rows = []
-    for n, (pid, sessions) in enumerate(study.sessions.items(), start=1):
-        progress(f"[{n}/{len(study.sessions)}] writing {pid} ({', '.join('ses-' + s for s in sessions)})")
-        rng = np.random.default_rng([seed, int(pid[5:]), 0 if pid[4] == "P" else 1])
-        for ses in sessions:
-            target = targets.loc[(pid, f"ses-{ses}")]
-            for run in range(1, n_runs + 1):
-                func = fmriprep / pid / f"ses-{ses}" / "func"
-                stem = f"{pid}_ses-{ses}_task-rest_run-{run}"
-                spatial = f"{stem}_space-{SPACE}_res-{resolution}"
-                data, params, spikes = simulate_bold(rng, labels, atlas.table, sets, target, tissue=tissue,
-                                                     n_frames=n_frames, tr=tr, n_bursts=n_bursts)
-                write_bold(func / f"{spatial}_desc-preproc_bold.nii.gz", data, brain, affine, tr)
-                write_json({"RepetitionTime": tr, "TaskName": "rest", "SkullStripped": False,
-                            "Sources": ["simulated"]}, func / f"{spatial}_desc-preproc_bold.json")
-                write_nifti(mask_img, func / f"{spatial}_desc-brain_mask.nii.gz")
-                ref = np.zeros(shape, np.float32)
-                ref[brain] = data[2:].mean(axis=0)
-                write_nifti(nb.Nifti1Image(ref, affine), func / f"{spatial}_boldref.nii.gz")
-                conf = confounds_table(data, params, wm=tissue["wm"], csf=tissue["csf"], tr=tr)
-                write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
-                spikes_rows += [{"participant_id": pid, "session_id": f"ses-{ses}", "run": run, "frame": s}
-                                for s in spikes]
+    try:
+        for n, (pid, rows) in enumerate(zip(pids, _map(_write_participant, pids, nprocs)), start=1):
+            progress(f"[{n}/{len(pids)}] wrote {pid} ({', '.join('ses-' + s for s in study.sessions[pid])})")
+            spikes_rows += rows
+    finally:
+        _SCENE.clear()
     for _, row in study.volumes.iterrows():
         write_aseg(fmriprep / "sourcedata" / "freesurfer" / row["participant_id"] / "stats" / "aseg.stats", row)
     truth = out / "derivatives" / "simulation_truth.tsv"
@@ -211,6 +218,51 @@ def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.
     write_tsv(pd.DataFrame(spikes_rows, columns=["participant_id", "session_id", "run", "frame"]), spikes_path,
               {"Description": "Frames (0-based) of simulated head-motion bursts; FD > 0.2 mm exactly there"})
     return {"bids_dir": out, "fmriprep": fmriprep, "truth": truth, "spikes": spikes_path, "study": study}
+
+
+#: what the participant writers share (module level, so that forked workers inherit it without pickling)
+_SCENE: dict = {}
+
+
+def _map(func, items, nprocs):
+    """``func`` over ``items`` in order: in this process, or in ``nprocs`` forked workers."""
+    if nprocs <= 1 or len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        with _single_threaded_blas():
+            yield from map(func, items)
+        return
+    with multiprocessing.get_context("fork").Pool(min(nprocs, len(items))) as pool:
+        yield from pool.imap(func, items)
+
+
+def _write_participant(pid) -> list:
+    """Write every session and run of one participant; return its motion-burst rows."""
+    sc = _SCENE
+    rng = np.random.default_rng([sc["seed"], int(pid[5:]), 0 if pid[4] == "P" else 1])
+    mask_img = nb.Nifti1Image(sc["brain"].astype(np.uint8), sc["affine"])
+    mask_img.header.set_xyzt_units("mm")
+    rows = []
+    with _single_threaded_blas():
+        for ses in sc["study"].sessions[pid]:
+            target = sc["targets"].loc[(pid, f"ses-{ses}")]
+            for run in range(1, sc["n_runs"] + 1):
+                func = sc["fmriprep"] / pid / f"ses-{ses}" / "func"
+                stem = f"{pid}_ses-{ses}_task-rest_run-{run}"
+                spatial = f"{stem}_space-{SPACE}_res-{sc['resolution']}"
+                data, params, spikes = simulate_bold(rng, sc["labels"], sc["table"], sc["sets"], target,
+                                                     tissue=sc["tissue"], n_frames=sc["n_frames"], tr=sc["tr"],
+                                                     n_bursts=sc["n_bursts"])
+                write_bold(func / f"{spatial}_desc-preproc_bold.nii.gz", data, sc["brain"], sc["affine"], sc["tr"])
+                write_json({"RepetitionTime": sc["tr"], "TaskName": "rest", "SkullStripped": False},
+                           func / f"{spatial}_desc-preproc_bold.json")
+                write_nifti(mask_img, func / f"{spatial}_desc-brain_mask.nii.gz")
+                ref = np.zeros(sc["brain"].shape, np.float32)
+                ref[sc["brain"]] = data[2:].mean(axis=0)
+                write_nifti(nb.Nifti1Image(ref, sc["affine"]), func / f"{spatial}_boldref.nii.gz")
+                conf = confounds_table(data, params, wm=sc["tissue"]["wm"], csf=sc["tissue"]["csf"], tr=sc["tr"])
+                write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
+                rows += [{"participant_id": pid, "session_id": f"ses-{ses}", "run": run, "frame": f}
+                         for f in spikes]
+    return rows
 
 
 def _version():
