@@ -1,4 +1,11 @@
-"""fMRIPrep confounds: read both layouts, pick the columns of a nuisance strategy (XCP-D definitions)."""
+"""fMRIPrep confounds: read both layouts, pick the columns of a nuisance strategy (XCP-D definitions).
+
+Layouts: ``desc-confounds_timeseries.tsv`` (fMRIPrep >= 20.2) and ``desc-confounds_regressors.tsv``
+(fMRIPrep 1.4-20.1) use the same column names; only the CompCor columns differ (the older files have
+only ``a_comp_cor_*``, whose masks are in the JSON sidecar). fMRIPrep 1.0-1.3 ``bold_confounds.tsv``
+names (``X``, ``RotX``, ``GlobalSignal``, ``FramewiseDisplacement``, ``NonSteadyStateOutlier00`` ...)
+are renamed to the current ones.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from ketamine_fc.errors import InputError
 
 try:
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover
+except ModuleNotFoundError:  # pragma: no cover (Python < 3.11)
     import tomli as tomllib
 
 STRATEGIES = ("36P", "24P", "27P", "acompcor", "none")
@@ -28,111 +35,189 @@ LEGACY_NAMES = {
     "FramewiseDisplacement": "framewise_displacement", "stdDVARS": "std_dvars", "non-stdDVARS": "dvars",
     "vx-wisestdDVARS": "vx_wise_std_dvars",
 }
-_LEGACY_PATTERNS = ((r"^NonSteadyStateOutlier(\d+)$", "non_steady_state_outlier{:02d}"),
-                    (r"^aCompCor(\d+)$", "a_comp_cor_{:02d}"), (r"^tCompCor(\d+)$", "t_comp_cor_{:02d}"),
-                    (r"^Cosine(\d+)$", "cosine{:02d}"))
-#: columns that fMRIPrep leaves n/a in their first row
-_FIRST_ROW_NA = re.compile(r"(_derivative1|framewise_displacement|dvars|rmsd)")
+_LEGACY_PATTERNS = ((re.compile(r"^NonSteadyStateOutlier(\d+)$"), "non_steady_state_outlier{:02d}"),
+                    (re.compile(r"^aCompCor(\d+)$"), "a_comp_cor_{:02d}"),
+                    (re.compile(r"^tCompCor(\d+)$"), "t_comp_cor_{:02d}"),
+                    (re.compile(r"^Cosine(\d+)$"), "cosine{:02d}"))
+#: columns that fMRIPrep leaves n/a in their first row (backward differences and FD/DVARS/RMSD)
+FIRST_ROW_NA = re.compile(r"(_derivative1|^framewise_displacement$|dvars|^rmsd$)")
 
 
 def _modern_name(name: str) -> str:
+    name = name.strip()
     if name in LEGACY_NAMES:
         return LEGACY_NAMES[name]
     for pattern, template in _LEGACY_PATTERNS:
-        m = re.match(pattern, name)
+        m = pattern.match(name)
         if m:
             return template.format(int(m.group(1)))
     return name
 
 
 def read_confounds(path) -> pd.DataFrame:
-    """Read an fMRIPrep confounds TSV (``desc-confounds_timeseries`` or ``desc-confounds_regressors``).
+    """Read an fMRIPrep confounds TSV of any layout into a float table with current column names.
 
-    Legacy column names are renamed to the current ones. ``n/a`` in the first row of derivative-like
-    columns (derivatives, FD, DVARS, RMSD) is set to 0, as fMRIPrep leaves them undefined there; any other
-    missing value stays NaN and is reported by :func:`select_nuisance` if that column is used.
+    ``n/a`` in the first row of derivative-like columns (``*_derivative1*``, ``framewise_displacement``,
+    ``*dvars*``, ``rmsd``) is set to 0, as XCP-D does (nilearn's ``load_confounds`` copies the second row
+    instead). Any other missing value stays NaN; :func:`select_nuisance` reports it if the column is used.
+    The path is kept in ``df.attrs["path"]`` for error messages.
+
+    Raises
+    ------
+    InputError
+        The file is missing, empty, not a TSV, or has non-numeric values.
     """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise InputError("the confounds file does not exist", path=path)
     try:
-        df = pd.read_csv(path, sep="\t", na_values=["n/a", "NaN", "nan", ""], keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot parse the confounds file as a TSV ({str(err).splitlines()[0]})", path=path)
-    if df.empty or df.shape[1] == 0:
-        raise InputError("the confounds file has no rows", path=path)
-    df = df.rename(columns={c: _modern_name(c) for c in df.columns})
+        df = pd.read_csv(path, sep="\t", na_values=["n/a", "N/A", "NaN", "nan", ""], keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputError("the confounds file is empty", path=path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"the confounds file cannot be parsed as a TSV ({reason})", path=path) from None
+    if df.shape[0] == 0 or df.shape[1] == 0:
+        raise InputError("the confounds file has a header but no rows", path=path)
+    df = df.rename(columns={c: _modern_name(str(c)) for c in df.columns})
+    dupes = sorted(set(df.columns[df.columns.duplicated()]))
+    if dupes:
+        raise InputError(f"the confounds file repeats column(s) {', '.join(dupes[:5])}", path=path)
     bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
         raise InputError(f"non-numeric values in confound column(s) {', '.join(bad[:5])}", path=path)
-    first = [c for c in df.columns if _FIRST_ROW_NA.search(c)]
-    df.loc[df.index[0], first] = df.loc[df.index[0], first].fillna(0.0)
+    df = df.astype(float)
+    first = [c for c in df.columns if FIRST_ROW_NA.search(c)]
+    if first:
+        df.loc[df.index[0], first] = df.loc[df.index[0], first].fillna(0.0)
     df.attrs["path"] = str(path)
     return df
 
 
+def _check_finite(frame: pd.DataFrame, path):
+    nan = frame.isna().to_numpy()
+    if nan.any():
+        col = frame.columns[int(np.flatnonzero(nan.any(axis=0))[0])]
+        rows = np.flatnonzero(frame[col].isna().to_numpy()) + 1
+        shown = ", ".join(map(str, rows[:5])) + (" ..." if rows.size > 5 else "")
+        raise InputError(f"column {col} has missing values (n/a) in data row(s) {shown}", path=path)
+
+
 def motion_params(confounds: pd.DataFrame) -> np.ndarray:
-    """The six realignment parameters, (frames, 6), translations mm and rotations rad."""
+    """The six realignment parameters, (T, 6) in :data:`MOTION_COLUMNS` order (mm and radians)."""
+    path = confounds.attrs.get("path")
     missing = [c for c in MOTION_COLUMNS if c not in confounds.columns]
     if missing:
-        raise InputError(f"motion columns {', '.join(missing)} are missing", path=confounds.attrs.get("path"))
-    return confounds[list(MOTION_COLUMNS)].to_numpy(dtype=float)
+        raise InputError(f"the motion column(s) {', '.join(missing)} are missing", path=path)
+    frame = confounds[list(MOTION_COLUMNS)]
+    _check_finite(frame, path)
+    return frame.to_numpy(dtype=float)
 
 
 def n_dummy_from_confounds(confounds: pd.DataFrame) -> int:
-    """Number of leading frames flagged by fMRIPrep's ``non_steady_state_outlier*`` columns."""
+    """Number of leading frames flagged by fMRIPrep's ``non_steady_state_outlier*`` columns (0 if none)."""
     cols = [c for c in confounds.columns if c.startswith("non_steady_state_outlier")]
     if not cols:
         return 0
-    flagged = confounds[cols].fillna(0).to_numpy().sum(axis=1) > 0
-    return int(np.argmin(flagged)) if not flagged.all() else int(flagged.size)
+    flagged = np.nan_to_num(confounds[cols].to_numpy(dtype=float)).any(axis=1)
+    return int(flagged.size if flagged.all() else np.argmin(flagged))
 
 
 @lru_cache(maxsize=None)
-def nuisance_strategy(name: str) -> dict:
-    """The definition of a nuisance strategy (``ketamine_fc/data/nuisance/<name>.toml``)."""
-    if name not in STRATEGIES:
-        raise InputError(f"unknown nuisance strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    text = resources.files("ketamine_fc.data").joinpath("nuisance", f"{name}.toml").read_text()
+def _load_strategy(name: str) -> dict:
+    text = resources.files("ketamine_fc.data").joinpath("nuisance", f"{name}.toml").read_text(encoding="utf-8")
     spec = tomllib.loads(text)
-    spec["all_columns"] = [base + suffix for base in spec["expand"] for suffix in spec["suffixes"]] + spec["columns"]
+    spec.setdefault("columns", [])
+    spec.setdefault("patterns", [])
     return spec
 
 
-def _compcor_from_sidecar(confounds, path, wanted):
-    """Old fMRIPrep layouts have only ``a_comp_cor_*``: pick WM/CSF components from the JSON sidecar."""
-    sidecar = Path(str(path).replace(".tsv", ".json")) if path else None
-    if sidecar is None or not sidecar.exists():
-        return {}
-    meta = json.loads(sidecar.read_text())
-    found = {}
-    for mask, prefix in (("WM", "w_comp_cor_"), ("CSF", "c_comp_cor_")):
-        comps = sorted(k for k, v in meta.items() if k.startswith("a_comp_cor_") and isinstance(v, dict)
-                       and v.get("Mask") == mask and v.get("Retained", True) and k in confounds.columns)
-        for i, comp in enumerate(comps):
-            found[f"{prefix}{i:02d}"] = comp
-    return {k: v for k, v in found.items() if k in wanted}
+def nuisance_strategy(name: str) -> dict:
+    """Definition of a nuisance strategy, read from ``ketamine_fc/data/nuisance/<name>.toml``.
+
+    Returns
+    -------
+    dict
+        ``name``, ``description``, ``columns`` (required, in order) and ``patterns`` (list of dicts with
+        ``regex``, ``max`` (0 = all), ``min`` and optionally ``sidecar_mask``).
+    """
+    if name not in STRATEGIES:
+        raise InputError(f"unknown nuisance strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    spec = _load_strategy(name)
+    return {**spec, "columns": list(spec["columns"]), "patterns": [dict(p) for p in spec["patterns"]]}
+
+
+def _number(name: str) -> int:
+    digits = re.findall(r"\d+", name)
+    return int(digits[-1]) if digits else -1
+
+
+def _sidecar_components(columns, path, mask) -> list[str]:
+    """``a_comp_cor_*`` columns of ``mask`` (WM/CSF), from the JSON sidecar of an fMRIPrep 1.4-20.x file."""
+    if not path:
+        return []
+    sidecar = Path(re.sub(r"\.tsv(\.gz)?$", ".json", str(path)))
+    if not sidecar.is_file():
+        return []
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read the confounds sidecar ({err})", path=sidecar) from None
+    comps = [k for k, v in meta.items() if k.startswith("a_comp_cor_") and isinstance(v, dict)
+             and v.get("Mask") == mask and v.get("Retained", True) and k in columns]
+    return sorted(comps, key=_number)  # numeric order = decreasing variance within a mask
 
 
 def select_nuisance(confounds: pd.DataFrame, strategy: str, path=None) -> pd.DataFrame:
-    """The nuisance regressors of ``strategy`` (24P, 27P, 36P, acompcor, none), in a fixed column order.
+    """The nuisance regressors of ``strategy`` (XCP-D's 24P, 27P, 36P, acompcor, or none).
 
-    A missing column or a missing value in a used column raises :class:`InputError` naming both.
+    Parameters
+    ----------
+    confounds : DataFrame
+        From :func:`read_confounds`.
+    strategy : str
+        One of :data:`STRATEGIES`.
+    path : path-like, optional
+        The confounds file, for messages and the CompCor sidecar; defaults to ``confounds.attrs["path"]``.
+
+    Returns
+    -------
+    DataFrame
+        T rows, the strategy's columns in order. ``attrs["sources"]`` maps each output column to the file
+        column it came from (they differ for CompCor components found through the sidecar).
+
+    Raises
+    ------
+    InputError
+        A required column is missing, or a used column has a missing value; the message names both.
     """
     path = path or confounds.attrs.get("path")
     spec = nuisance_strategy(strategy)
-    wanted = spec["all_columns"]
-    aliases = _compcor_from_sidecar(confounds, path, {c for c in wanted if c not in confounds.columns})
-    missing = [c for c in wanted if c not in confounds.columns and c not in aliases]
+    available = list(confounds.columns)
+    missing = [c for c in spec["columns"] if c not in available]
     if missing:
-        raise InputError(f"the {strategy} strategy needs column(s) {', '.join(missing[:6])}"
-                         f"{' ...' if len(missing) > 6 else ''}, which the confounds file lacks", path=path)
-    out = pd.DataFrame({c: confounds[aliases.get(c, c)].to_numpy(dtype=float) for c in wanted},
+        more = " ..." if len(missing) > 6 else ""
+        raise InputError(f"the {strategy} strategy needs column(s) {', '.join(missing[:6])}{more}, "
+                         "which the confounds file lacks", path=path)
+    sources = {c: c for c in spec["columns"]}
+    for pattern in spec["patterns"]:
+        regex = re.compile(pattern["regex"])
+        found = sorted((c for c in available if regex.match(c)), key=_number)
+        named = found
+        if not found and pattern.get("sidecar_mask"):
+            found = _sidecar_components(available, path, pattern["sidecar_mask"])
+            stem = pattern["regex"].lstrip("^").split("\\d")[0]
+            named = [f"{stem}{i:02d}" for i in range(len(found))]
+        limit = pattern.get("max", 0) or len(found)
+        if len(found) < pattern.get("min", 0):
+            raise InputError(f"the {strategy} strategy needs at least {pattern['min']} column(s) matching "
+                             f"{pattern['regex']}, which the confounds file lacks", path=path)
+        sources.update(zip(named[:limit], found[:limit]))
+    out = pd.DataFrame({name: confounds[src].to_numpy(dtype=float) for name, src in sources.items()},
                        index=confounds.index)
-    nan = out.isna()
-    if nan.any().any():
-        col = nan.any().idxmax()
-        rows = np.flatnonzero(nan[col].to_numpy())
-        raise InputError(f"column {col} has missing values (n/a) in row(s) {', '.join(map(str, rows[:5] + 1))} "
-                         "of the data", path=path)
+    _check_finite(out.rename(columns=lambda c: sources[c]), path)
+    out.attrs["sources"] = sources
+    out.attrs["strategy"] = strategy
+    if path:
+        out.attrs["path"] = str(path)
     return out
