@@ -36,9 +36,9 @@ def mixing_weight(z: float) -> float:
 
 def sgacc_weight(z: float, a: float) -> float:
     """Weight ``b`` of the DMN signal in an sgACC region (``b*s + e``) so that it correlates at ``tanh(z)``
-    with DMN regions (``a*s + e'``): corr = a*b / sqrt((1 + a**2)(1 + b**2))."""
-    r = float(np.clip(np.tanh(z), 0.0, 0.95))
-    c = min(r * np.sqrt(1 + a * a) / max(a, 1e-6), 0.95)
+    with DMN regions (``a*s + e'``): corr = a*b / sqrt((1 + a**2)(1 + b**2)); negative targets give ``b < 0``."""
+    r = float(np.clip(np.tanh(z), -0.95, 0.95))
+    c = float(np.clip(r * np.sqrt(1 + a * a) / max(a, 1e-6), -0.95, 0.95))
     return float(c / np.sqrt(1 - c * c))
 
 
@@ -100,12 +100,17 @@ def simulate_bold(rng, labels, table, sets, targets, *, tissue, n_frames, tr, n_
 
     Parameters
     ----------
+    rng : numpy Generator
     labels : ndarray of int, (n_voxels,)
         Atlas label of each in-mask voxel (0 outside every region).
-    tissue : dict of bool arrays (n_voxels,)
-        ``csf`` voxels carry a strong physiological signal.
+    table, sets : the atlas table (``index``, ``network``, ``structure``) and its ``network_sets``
     targets : mapping
         Planted Fisher-z targets ``dmn``, ``sgacc_dmn``, ``limbic``, ``visual``.
+    tissue : dict of bool arrays (n_voxels,)
+        ``csf`` voxels carry a strong physiological signal.
+    n_frames, tr : frames and repetition time (s)
+    n_bursts : head-motion bursts (1-2 frames each)
+    n_dummy : initial non-steady-state frames (brighter by 150)
 
     Returns
     -------
@@ -114,26 +119,26 @@ def simulate_bold(rng, labels, table, sets, targets, *, tissue, n_frames, tr, n_
     spikes : list of the burst frames (FD > 0.2 mm)
     """
     signals = region_signals(rng, table, sets, targets, n_frames, tr)
-    lut = np.full(int(max(labels.max(initial=0), table["index"].max())) + 1, -1)
+    lut = np.full(int(max(labels.max(initial=0), table["index"].max())) + 1, len(table))
     lut[table["index"].to_numpy()] = np.arange(len(table))
-    rows = lut[labels]
-    inside = rows >= 0
     n_vox = labels.size
     data = rng.standard_normal((n_frames, n_vox), dtype=np.float32)
     data *= np.float32(VOXEL_NOISE)
     data += np.float32(1000.0)
-    data[:, inside] += (SIGNAL_SCALE * signals[:, rows[inside]]).astype(np.float32)
+    scaled = np.column_stack([SIGNAL_SCALE * signals, np.zeros(n_frames)]).astype(np.float32)
+    data += scaled[:, lut[labels]]  # voxels outside every region take the zero column
+    del scaled
     t = np.arange(n_frames) * tr
     slow = band_limited(rng, n_frames, 1, tr, band=(0.01, 0.1))[:, 0]
     drift = 5.0 * (t / t[-1] - 0.5) + 3.0 * np.sin(2 * np.pi * t / (n_frames * tr) + rng.uniform(0, 2 * np.pi))
-    data += (GLOBAL_SD * slow + drift).astype(np.float32)[:, None]  # global signal + drift
-    physio = rng.standard_normal(n_frames).astype(np.float32)
-    gain = np.where(tissue["csf"], 20.0, rng.uniform(0, 2.0, n_vox)).astype(np.float32)
-    data += physio[:, None] * gain[None, :]
+    physio = rng.standard_normal(n_frames)
+    gain = np.where(tissue["csf"], 20.0, rng.uniform(0, 2.0, n_vox))
     params, spikes = motion_trace(rng, n_frames, n_bursts)
-    loading = rng.standard_normal((6, n_vox)).astype(np.float32)
-    scaled = (params - params.mean(axis=0)) / np.array([0.3, 0.3, 0.3, 0.006, 0.006, 0.006])
-    data += scaled.astype(np.float32) @ loading
+    loading = rng.standard_normal((6, n_vox))
+    motion = (params - params.mean(axis=0)) / np.array([0.3, 0.3, 0.3, 0.006, 0.006, 0.006])
+    # global signal + drift (every voxel), physiological signal (mostly CSF), motion-related signal
+    time_courses = np.column_stack([GLOBAL_SD * slow + drift, physio, motion]).astype(np.float32)
+    data += time_courses @ np.vstack([np.ones(n_vox), gain, loading]).astype(np.float32)
     fd = framewise_displacement(params, HEAD_RADIUS)
     pattern = rng.normal(1.0, 0.5, n_vox).astype(np.float32)
     for s in spikes:
@@ -156,7 +161,10 @@ def confounds_table(data, params, *, wm, csf, tr, n_dummy=2, n_compcor=5) -> pd.
         df[f"{name}_power2"] = df[name] ** 2
         df[f"{name}_derivative1_power2"] = d**2
     df["framewise_displacement"] = np.r_[np.nan, framewise_displacement(params, HEAD_RADIUS)[1:]]
-    diff = np.sqrt(np.mean(np.square(np.diff(data, axis=0), dtype=np.float64), axis=1))
+    step = np.diff(data, axis=0)
+    step *= step
+    diff = np.sqrt(step.mean(axis=1, dtype=np.float64))
+    del step
     df["dvars"] = np.r_[np.nan, diff]
     df["std_dvars"] = np.r_[np.nan, diff / np.median(diff)]
     for prefix, voxels in (("w_comp_cor", wm), ("c_comp_cor", csf), ("a_comp_cor", wm | csf)):

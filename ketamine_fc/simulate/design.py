@@ -118,6 +118,8 @@ def make_study(n_patients=23, n_controls=27, seed=0, effects: Effects = Effects(
                     t["dmn"] -= effects.dmn_decrease
                     t["sgacc_dmn"] -= (effects.sgacc_decrease_responder if responders.get(pid)
                                        else effects.sgacc_decrease_nonresponder)
+            for k in ("dmn", "limbic", "visual"):  # a shared signal cannot make a network anticorrelated
+                t[k] = max(t[k], 0.0)
             rows.append({"participant_id": pid, "session_id": f"ses-{ses}", **t,
                          "responder": responders.get(pid, "n/a") if is_patient else "n/a"})
     return Study(participants, sessions, _phenotype(rng, patients, wide, madrs, responders, change),

@@ -22,6 +22,8 @@ def test_mixing_weights_by_hand():
     assert mixing_weight(np.arctanh(0.8)) == pytest.approx(2.0)  # 4 / 5
     b = sgacc_weight(np.arctanh(0.25), 1.0)
     assert 1.0 * b / np.sqrt(2 * (1 + b * b)) == pytest.approx(0.25)
+    b = sgacc_weight(np.arctanh(-0.1), 1.0)  # responders' sgACC may end anticorrelated with the DMN
+    assert b < 0 and 1.0 * b / np.sqrt(2 * (1 + b * b)) == pytest.approx(-0.1)
     assert mixing_weight(0.0) == 0.0
 
 

@@ -167,11 +167,18 @@ def test_same_seed_same_bytes_whatever_the_number_of_processes(sim):
     np.testing.assert_array_equal(np.asarray(nb.load(a / bold).dataobj), np.asarray(nb.load(b / bold).dataobj))
 
 
-def test_another_seed_gives_other_data(sim, tmp_path):
-    args = ARGS[:-4] + ["--seed", "8", "--tr", "1.5", "--n-controls", "0", "--atlas-dir", str(sim["atlas_dir"])]
+def test_another_seed_gives_other_data_and_runs_are_separate(sim, tmp_path):
+    from ketamine_fc.utils.bids import collect_runs
+
+    args = ARGS[:-4] + ["--seed", "8", "--tr", "1.5", "--n-controls", "0", "--n-runs", "2",
+                        "--atlas-dir", str(sim["atlas_dir"])]
     assert main([str(tmp_path / "c"), *args]) == 0
-    rel = "derivatives/fmriprep/sub-P01/ses-pre1/func/sub-P01_ses-pre1_task-rest_run-1_desc-confounds_timeseries.tsv"
-    assert (tmp_path / "c" / rel).read_bytes() != (sim["bids"] / rel).read_bytes()
+    func = "derivatives/fmriprep/sub-P01/ses-pre1/func/sub-P01_ses-pre1_task-rest"
+    run1, run2 = (f"{func}_run-{k}_desc-confounds_timeseries.tsv" for k in (1, 2))
+    assert (tmp_path / "c" / run1).read_bytes() != (sim["bids"] / run1).read_bytes()
+    assert (tmp_path / "c" / run1).read_bytes() != (tmp_path / "c" / run2).read_bytes()
+    runs = collect_runs(tmp_path / "c" / "derivatives" / "fmriprep").runs
+    assert sorted(str(r.run) for r in runs if (r.subject, r.session) == ("P01", "pre1")) == ["1", "2"]
 
 
 def test_refuses_a_non_empty_folder_without_overwrite(sim, tmp_path, capsys):
