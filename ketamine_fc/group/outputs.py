@@ -1,9 +1,10 @@
-"""Write the group tables under ``OUTPUT_DIR/group/``, each with a sidecar describing it."""
+"""Write the group tables under ``OUTPUT_DIR/group/``, each with a sidecar describing it and its columns."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ketamine_fc.group.analyses import CGI_TEST
 from ketamine_fc.utils.derivatives import sidecar, write_tsv
 
 DESCRIPTIONS = {
@@ -16,7 +17,9 @@ DESCRIPTIONS = {
                       "Greenhouse-Geisser epsilon and corrected p.",
     "lme": "Linear mixed-effects model per measure, patients only: FC ~ 1 + time + time:response + "
            "(1 | participant); time 0 = pre, 1 = post; response from the response timepoint. SE from "
-           "(X' V^-1 X)^-1 at the estimates as lme4/fitlme; warnings (e.g. singular fits) recorded.",
+           "(X' V^-1 X)^-1 at the estimates as lme4/fitlme; warnings (e.g. singular fits) recorded. response = 1 "
+           "for responders, so a larger decrease in responders gives a negative time:response estimate (the "
+           "paper's positive T for sgACC-DMN suggests the opposite coding there).",
     "baseline_reliability": "Test-retest of the two pre-treatment sessions: Pearson r and ICC(3,1).",
     "controls_vs_patients": "Two-tailed Student t tests, controls vs patients at baseline (pre sessions averaged "
                             "per participant) and post; controls' visits averaged.",
@@ -24,23 +27,55 @@ DESCRIPTIONS = {
                     "infusion days) vs MADRS change at each timepoint, analyte levels vs MADRS change.",
     "logistic": "Logistic regression of each side effect (0/1) on each analyte level.",
     "primary_outcomes": "The eight primary outcomes with raw p, the Bonferroni threshold alpha/8 and whether p is "
-                        "strictly below it.",
+                        f"strictly below it. CGI-I: {CGI_TEST}, at the response timepoint.",
     "edges_limbic_change": "Limbic ROI pairs: paired t test of FC change (post minus the mean of pre), patients.",
+    "excluded_sessions": "Sessions flagged included = false at the participant level, left out of every analysis.",
+}
+
+COLUMNS = {
+    "participant_id": "participant label (sub-...)", "session_id": "session label (ses-...)",
+    "dmn": "mean Fisher-z FC over DMN node pairs", "sgacc_dmn": "mean Fisher-z FC between sgACC and the DMN",
+    "limbic": "mean Fisher-z FC within the limbic network", "visual": "mean Fisher-z FC within the visual network",
+    "n_frames": "retained frames", "mean_fd": "mean framewise displacement (mm)",
+    "included": "whether the session enters the group analyses", "exclusion_reason": "why a session was excluded",
+    "timepoint": "assessment label", "n": "number of participants (or observations) used",
+    "mean": "mean MADRS", "sd": "standard deviation of MADRS (ddof 1)",
+    "response_n": "responders among those assessed here and at baseline (>= 50% reduction, inclusive)",
+    "remission_n": "participants with MADRS < 10 among those assessed", "cgi_improved_n": "CGI-I of 1 or 2",
+    "n_paired": "assessed here and at baseline", "cgi_n": "CGI-I ratings at this timepoint",
+    "t": "t statistic", "df": "degrees of freedom", "p": "two-sided p unless the test says otherwise",
+    "cohens_d": "Cohen's d of timepoint minus baseline (variant in CohensD)",
+    "F": "F statistic", "df_num": "numerator DF", "df_den": "denominator DF", "epsilon_gg": "Greenhouse-Geisser "
+    "epsilon", "p_gg": "Greenhouse-Geisser corrected p", "measure": "FC measure", "term": "fixed effect",
+    "estimate": "fixed-effect estimate", "se": "standard error", "n_obs": "observations (sessions)",
+    "n_participants": "participants (groups)", "method": "fit method / DF method",
+    "sigma2_u": "random-intercept variance", "sigma2_e": "residual variance", "converged": "optimiser converged",
+    "warning": "fit warning (n/a when clean)", "session_1": "first pre session", "session_2": "second pre session",
+    "r": "Pearson r", "icc": "ICC(3,1), consistency", "comparison": "baseline (patients' pre) or post",
+    "n_control": "controls", "n_patient": "patients", "mean_control": "controls' mean",
+    "mean_patient": "patients' mean", "x": "first variable", "y": "second variable (MADRS % change)",
+    "outcome": "outcome", "predictor": "predictor", "coef": "slope (log-odds per unit)", "z": "Wald z",
+    "test": "the test performed", "statistic": "F, proportion improved or t",
+    "bonferroni_threshold": "alpha / number of primary outcomes", "passes_bonferroni": "p strictly below the "
+    "threshold", "region_1": "limbic ROI", "region_2": "limbic ROI", "mean_change": "mean post - pre (Fisher z)",
 }
 
 
 def write_group_tables(tables: dict, output_dir, params, inputs) -> dict:
-    """Write every table; return name -> path."""
+    """Write every table to ``OUTPUT_DIR/group/<name>.tsv`` with its JSON sidecar; return name -> path."""
     folder = Path(output_dir) / "group"
     out = {}
     for name, df in tables.items():
+        columns = {c: COLUMNS.get(c, "carried from the input table") for c in df.columns}
         meta = sidecar(DESCRIPTIONS.get(name, name), params.to_dict(), sources=list(inputs.sources.values()),
-                       Columns=list(df.columns))
+                       Columns=columns)
         if name == "clinical_timecourse":
             meta["CohensD"] = {"dz": "mean(diff) / SD(diff)", "av": "mean(diff) / mean of the two SDs",
-                               "pooled": "mean(diff) / pooled SD"}[params.cohens_d]
+                               "pooled": "mean(diff) / sqrt of the mean of the two variances"}[params.cohens_d]
         if name == "lme":
             meta["DegreesOfFreedom"] = params.lme_df
             meta["FitMethod"] = params.lme_fit
+        if name == "primary_outcomes":
+            meta["CGITest"] = CGI_TEST
         out[name] = write_tsv(df, folder / f"{name}.tsv", meta)
     return out
