@@ -16,13 +16,8 @@ VOLUMES = ("hippocampus_l", "hippocampus_r", "amygdala_l", "amygdala_r", "accumb
 
 
 def measure_columns(inputs: GroupInputs, params) -> list:
-    """The four paper measures plus any further numeric column of the FC table, carried along."""
-    if params.measures:
-        return list(params.measures)
-    skip = {"participant_id", "session_id", "included", "exclusion_reason", "n_frames", "mean_fd"}
-    extra = [c for c in inputs.fc.columns if c not in skip and c not in MEASURES
-             and pd.api.types.is_numeric_dtype(inputs.fc[c])]
-    return [m for m in MEASURES if m in inputs.fc.columns] + extra
+    """The measures analysed: ``params.measures``, else the four paper measures plus any numeric FC column."""
+    return list(params.measures) if params.measures else list(inputs.measures)
 
 
 def timepoint_order(madrs, params) -> list:
@@ -59,18 +54,25 @@ def responders(inputs, params) -> pd.Series:
 
 
 def clinical(inputs, params):
+    """MADRS time course (per protocol) and its repeated-measures ANOVA, patients only."""
     pts = patient_ids(inputs, params)
     madrs = inputs.madrs[inputs.madrs["participant_id"].isin(pts)]
     cgi = None if inputs.cgi is None else inputs.cgi[inputs.cgi["participant_id"].isin(pts)]
     order = timepoint_order(madrs, params)
     course = stats.clinical_timecourse(madrs, order, baseline=params.baseline_timepoint, cgi=cgi,
-                                       cohens_d=params.cohens_d, madrs_path=inputs.sources.get("madrs"))
+                                       cohens_d=params.cohens_d, madrs_path=inputs.sources.get("madrs"),
+                                       cgi_path=inputs.sources.get("cgi"))
     anova = stats.rm_anova(madrs, "participant_id", "timepoint", "madrs")
     anova_table = pd.DataFrame([{k: anova[k] for k in ("n", "F", "df_num", "df_den", "p", "epsilon_gg", "p_gg")}])
     return course, anova_table
 
 
 def lme(inputs, params, measures):
+    """``FC ~ 1 + time + time:response + (1 | participant)`` per measure on the patients' pre/post sessions.
+
+    Returns one row per measure and term, with ``n_obs``, ``n_participants``, the fit method and the fit's
+    convergence warning (``n/a`` when clean).
+    """
     fc = session_table(inputs, params)
     resp = responders(inputs, params)
     fc = fc[fc["participant_id"].isin(patient_ids(inputs, params)) & fc["phase"].isin(["pre", "post"])]
@@ -84,21 +86,28 @@ def lme(inputs, params, measures):
     X = np.column_stack([np.ones(len(fc)), time, time * response])
     rows = []
     for m in measures:
-        y = fc[m].to_numpy(float)
-        res = stats.fit_random_intercept(y, X, fc["participant_id"].to_numpy(), method=params.lme_fit,
+        ok = np.isfinite(fc[m].to_numpy(float))
+        y = fc[m].to_numpy(float)[ok]
+        res = stats.fit_random_intercept(y, X[ok], fc["participant_id"].to_numpy()[ok], method=params.lme_fit,
                                          term_names=["intercept", "time", "time:response"], df_method=params.lme_df)
         for _, r in res.iterrows():
             rows.append({"measure": m, **r.to_dict(), "n_obs": res.attrs["n_obs"],
                          "n_participants": res.attrs["n_groups"], "method": f"{params.lme_fit}/{params.lme_df}",
                          "sigma2_u": res.attrs["sigma2_u"], "sigma2_e": res.attrs["sigma2_e"],
-                         "warning": res.attrs["warning"] or "n/a"})
+                         "converged": bool(res.attrs["converged"]), "warning": res.attrs["warning"] or "n/a"})
+        if res.attrs["warning"]:
+            LOGGER.warning("LME of %s: %s", m, res.attrs["warning"])
     return pd.DataFrame(rows)
 
 
 def baseline_reliability(inputs, params, measures):
+    """Pearson r and ICC(3,1) between the first two pre sessions of the patients who have both."""
     fc = session_table(inputs, params)
     fc = fc[fc["participant_id"].isin(patient_ids(inputs, params)) & (fc["phase"] == "pre")]
-    pre_labels = sorted(fc["session_id"].unique())[:2]
+    found = sorted(fc["session_id"].unique())
+    if params.pre_sessions:
+        found = [s for s in _prefixed_sessions(params.pre_sessions) if s in found]
+    pre_labels = found[:2]
     rows = []
     if len(pre_labels) < 2:
         return pd.DataFrame(columns=["measure", "session_1", "session_2", "n", "r", "p", "icc"])
@@ -111,7 +120,12 @@ def baseline_reliability(inputs, params, measures):
     return pd.DataFrame(rows)
 
 
+def _prefixed_sessions(labels):
+    return [s if str(s).startswith("ses-") else f"ses-{s}" for s in labels]
+
+
 def controls_vs_patients(inputs, params, measures):
+    """Student t tests of controls vs patients pre (pre sessions averaged) and post; controls' visits averaged."""
     fc = session_table(inputs, params)
     controls = fc[fc["group"].astype(str) == params.control_group].groupby("participant_id")[measures].mean()
     pts = fc[fc["participant_id"].isin(patient_ids(inputs, params))]
@@ -127,6 +141,7 @@ def controls_vs_patients(inputs, params, measures):
 
 
 def correlations(inputs, params):
+    """Pearson r of volume / ICV, BPRS positive and analyte levels with the patients' MADRS % change."""
     rows = []
     change = madrs_change(inputs, params, params.response_timepoint)
     if inputs.volumes is not None:
@@ -153,6 +168,7 @@ def correlations(inputs, params):
 
 
 def logistic(inputs):
+    """Logistic regression of each 0/1 side effect on each analyte level."""
     rows = []
     if inputs.side_effects is None or inputs.ketamine_levels is None:
         return pd.DataFrame(columns=["outcome", "predictor", "coef", "se", "z", "p", "n", "warning"])
@@ -165,22 +181,30 @@ def logistic(inputs):
     return pd.DataFrame(rows)
 
 
+CGI_TEST = "exact binomial test, one-sided: proportion with CGI-I 1-2 greater than 0.5"
+
+
 def primary_outcomes(anova, course, lme_table, inputs, params):
-    rows = [{"outcome": "madrs_rm_anova", "test": "repeated-measures ANOVA (sphericity assumed)",
-             "statistic": anova.loc[0, "F"], "p": anova.loc[0, "p"]}]
+    """The eight primary outcomes of the paper with raw p and the Bonferroni decision (p < alpha / 8)."""
+    rows = [{"outcome": "madrs_rm_anova", "test": "repeated-measures ANOVA of MADRS over timepoints "
+             "(sphericity assumed)", "statistic": anova.loc[0, "F"], "n": anova.loc[0, "n"], "p": anova.loc[0, "p"]}]
     resp_row = course.loc[course["timepoint"] == params.response_timepoint].iloc[0]
-    k, n = resp_row["cgi_improved_n"], resp_row.get("cgi_n")
+    k, n = resp_row["cgi_improved_n"], resp_row["cgi_n"]
+    cgi = {"outcome": f"cgi_improved_{params.response_timepoint}", "test": CGI_TEST}
     if pd.notna(k) and pd.notna(n) and n > 0:
         res = stats.binomial_test(int(k), int(n), p0=0.5, alternative="greater")
-        rows.append({"outcome": f"cgi_improved_{params.response_timepoint}",
-                     "test": "exact binomial test of the proportion improved vs 0.5 (one-sided)",
-                     "statistic": res["proportion"], "p": res["p"]})
+        rows.append(cgi | {"statistic": res["proportion"], "n": int(n), "p": res["p"]})
+    else:
+        rows.append(cgi | {"test": f"not run (no CGI-I at {params.response_timepoint})", "statistic": np.nan,
+                           "n": 0, "p": np.nan})
     for m in ("dmn", "sgacc_dmn", "limbic"):
         for term in ("time", "time:response"):
             hit = lme_table[(lme_table["measure"] == m) & (lme_table["term"] == term)]
+            row = {"outcome": f"{m} {term}", "test": "LME t test of the fixed effect", "statistic": np.nan,
+                   "n": 0, "p": np.nan}
             if len(hit):
-                rows.append({"outcome": f"{m} {term}", "test": "LME t test", "statistic": hit.iloc[0]["t"],
-                             "p": hit.iloc[0]["p"]})
+                row.update(statistic=hit.iloc[0]["t"], n=hit.iloc[0]["n_obs"], p=hit.iloc[0]["p"])
+            rows.append(row)
     table = pd.DataFrame(rows)
     threshold, passes = stats.bonferroni(table["p"].to_numpy(), n_tests=params.n_primary, alpha=params.alpha)
     table["bonferroni_threshold"] = threshold
@@ -189,29 +213,29 @@ def primary_outcomes(anova, course, lme_table, inputs, params):
 
 
 def edges_limbic_change(inputs, params):
-    if not inputs.limbic:
-        return pd.DataFrame(columns=["region_1", "region_2", "n", "t", "p", "mean_change"])
+    """Paired t test per limbic ROI pair of FC change, post minus the mean of pre (patients, included sessions)."""
+    empty = pd.DataFrame(columns=["region_1", "region_2", "n", "t", "p", "mean_change"])
     pts = patient_ids(inputs, params)
+    kept = set(zip(inputs.fc["participant_id"], inputs.fc["session_id"]))
     pre, post = {}, {}
     for (sub, ses), mat in inputs.limbic.items():
-        if sub not in pts or not ((inputs.fc["participant_id"] == sub) & (inputs.fc["session_id"] == ses)).any():
-            continue
-        if params.is_pre(ses):
-            pre.setdefault(sub, []).append(mat)
-        elif params.is_post(ses):
-            post[sub] = mat
+        if sub in pts and (sub, ses) in kept:
+            phase = pre if params.is_pre(ses) else post if params.is_post(ses) else {}
+            phase.setdefault(sub, []).append(mat)
     subs = sorted(set(pre) & set(post))
     if len(subs) < 3:
-        return pd.DataFrame(columns=["region_1", "region_2", "n", "t", "p", "mean_change"])
-    labels = list(post[subs[0]].columns)
+        return empty
+    labels = list(post[subs[0]][0].columns)
+    mean = {k: {s: np.mean([m.loc[labels, labels].to_numpy() for m in v[s]], axis=0) for s in subs}
+            for k, v in (("pre", pre), ("post", post))}
+    before = np.stack([mean["pre"][s] for s in subs])
+    after = np.stack([mean["post"][s] for s in subs])
     rows = []
     for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
-            before = [np.mean([m.loc[a, b] for m in pre[s]]) for s in subs]
-            after = [post[s].loc[a, b] for s in subs]
-            res = stats.paired_t(after, before)
-            rows.append({"region_1": a, "region_2": b, "n": res["n"], "t": res["t"], "p": res["p"],
-                         "mean_change": float(np.nanmean(np.subtract(after, before)))})
+        for j in range(i + 1, len(labels)):
+            res = stats.paired_t(after[:, i, j], before[:, i, j])
+            rows.append({"region_1": a, "region_2": labels[j], "n": res["n"], "t": res["t"], "p": res["p"],
+                         "mean_change": float(np.nanmean(after[:, i, j] - before[:, i, j]))})
     return pd.DataFrame(rows)
 
 
@@ -221,7 +245,7 @@ def run_group_analyses(inputs: GroupInputs, params) -> dict:
     course, anova = clinical(inputs, params)
     lme_table = lme(inputs, params, measures)
     return {
-        "network_fc": inputs.fc.attrs.get("all", inputs.fc),
+        "network_fc": inputs.fc_all if inputs.fc_all is not None else inputs.fc,
         "clinical_timecourse": course,
         "clinical_anova": anova,
         "lme": lme_table,
@@ -231,4 +255,5 @@ def run_group_analyses(inputs: GroupInputs, params) -> dict:
         "logistic": logistic(inputs),
         "primary_outcomes": primary_outcomes(anova, course, lme_table, inputs, params),
         "edges_limbic_change": edges_limbic_change(inputs, params),
+        "excluded_sessions": inputs.excluded_sessions,
     }

@@ -1,4 +1,9 @@
-"""Read and check everything the group level uses: participants, phenotype tables, FC measures, volumes."""
+"""Read and check everything the group level uses: participants, phenotype tables, FC measures, volumes.
+
+Every problem that would change a number raises :class:`~ketamine_fc.errors.InputError` naming the file
+and the row; what the paper handled per protocol (a missing optional table, a session flagged
+``included = false``, a participant of neither group) is left out and logged.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,17 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc.errors import InputError
+from ketamine_fc.group.params import MEASURES
 from ketamine_fc.utils.derivatives import read_tsv
 
 LOGGER = logging.getLogger("ketamine_fc.group")
 ASEG = {"Left-Hippocampus": "hippocampus_l", "Right-Hippocampus": "hippocampus_r",
         "Left-Amygdala": "amygdala_l", "Right-Amygdala": "amygdala_r",
         "Left-Accumbens-area": "accumbens_l", "Right-Accumbens-area": "accumbens_r"}
-OPTIONAL = ("cgi", "bprs", "ketamine_levels", "side_effects")
+OPTIONAL = {"cgi": ("timepoint", "cgi_i"), "bprs": ("timepoint", "bprs_positive"), "ketamine_levels": (),
+            "side_effects": ()}
+FC_META = ("participant_id", "session_id", "included", "exclusion_reason", "n_frames", "mean_fd")
+_MISSING = {"", "n/a", "na", "nan"}
 
 
 @dataclass
@@ -36,6 +45,8 @@ class GroupInputs:
     limbic: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
+    fc_all: pd.DataFrame | None = None
+    measures: list = field(default_factory=lambda: list(MEASURES))
 
 
 def _read(path: Path, required=(), what="table") -> pd.DataFrame:
@@ -48,9 +59,11 @@ def _read(path: Path, required=(), what="table") -> pd.DataFrame:
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(f"the {what} lacks column(s) {', '.join(missing)}", path=path)
-    for col in ("participant_id", "session_id"):
+    for col in ("participant_id", "session_id", "timepoint"):
         if col in df.columns:
-            df[col] = df[col].astype(str)
+            df[col] = df[col].astype(str).str.strip()
+    if "participant_id" in df.columns:
+        df["participant_id"] = _prefixed(df["participant_id"], "sub-")
     return df
 
 
@@ -58,16 +71,35 @@ def _prefixed(values, prefix):
     return [v if str(v).startswith(prefix) else f"{prefix}{v}" for v in values]
 
 
-def _numeric(df, columns, path):
+def _numeric(df, columns, path, what="value"):
+    """Convert ``columns`` to float; empty or ``n/a`` cells are missing, anything else unparsable is an error."""
     for col in columns:
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = df.loc[values.isna() & df[col].notna(), :]
-        if len(bad):
-            row = bad.iloc[0]
-            who = row.get("participant_id", f"row {bad.index[0] + 2}")
-            raise InputError(f"non-numeric value {row[col]!r} in column {col} for {who}", path=path)
-        df[col] = values
+        raw = df[col]
+        missing = raw.isna() | raw.astype(str).str.strip().str.lower().isin(_MISSING)
+        values = pd.to_numeric(raw.where(~missing), errors="coerce")
+        bad = values.isna() & ~missing
+        if bad.any():
+            i = bad.to_numpy().nonzero()[0][0]
+            who = df["participant_id"].iloc[i] if "participant_id" in df else f"data row {i + 1}"
+            raise InputError(f"non-numeric {what} {raw.iloc[i]!r} in column {col} for {who} (data row {i + 1})",
+                             path=path)
+        df[col] = values.astype(float)
     return df
+
+
+def _unique(df, keys, path, what):
+    dup = df.duplicated(list(keys), keep=False)
+    if dup.any():
+        row = df[dup].iloc[0]
+        raise InputError(f"the {what} has {int(dup.sum())} rows for {', '.join(str(row[k]) for k in keys)}; "
+                         "each must appear once", path=path)
+
+
+def _known(df, participants, path, what):
+    unknown = sorted(set(df["participant_id"]) - set(participants["participant_id"]))
+    if unknown:
+        raise InputError(f"participant(s) {', '.join(unknown[:5])} in the {what} are not in participants.tsv",
+                         path=path)
 
 
 def parse_aseg(path) -> dict:
@@ -93,38 +125,98 @@ def gather_network_measures(output_dir) -> pd.DataFrame:
     if not files:
         raise InputError("no participant-level network measures (*_desc-network_measures.tsv) found; run the "
                          "participant level first or give --fc-table", path=output_dir)
-    return pd.concat([read_tsv(f) for f in files], ignore_index=True)
+    frames = []
+    for f in files:
+        df = _read(f, ("participant_id", "session_id"), "network-measure table")
+        if len(df) != 1:
+            raise InputError(f"expected one row, found {len(df)}", path=f)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
 
 
-def _limbic_matrices(output_dir) -> dict:
-    out = {}
-    for f in sorted(Path(output_dir).glob("sub-*/ses-*/func/*_desc-limbic_relmat.tsv")):
-        sub, ses = re.search(r"(sub-[^_]+)_(ses-[^_]+)", f.name).groups()
-        out[(sub, ses)] = read_tsv(f).set_index("region")
+def read_limbic_matrices(output_dir) -> dict:
+    """``{(participant_id, session_id): DataFrame}`` of the region-level limbic FC (Fisher z) of each session."""
+    out, labels = {}, None
+    for f in sorted(Path(output_dir).glob("sub-*/**/*_desc-limbic_relmat.tsv")):
+        sub = re.search(r"(sub-[^_]+)", f.name).group(1)
+        ses = re.search(r"_(ses-[^_]+)", f.name)
+        mat = _read(f, ("region",), "limbic FC matrix").set_index("region")
+        if list(mat.index) != list(mat.columns):
+            raise InputError("the limbic FC matrix is not square with matching row and column labels", path=f)
+        if labels is None:
+            labels = list(mat.index)
+        elif sorted(mat.index) != sorted(labels):
+            raise InputError(f"the limbic FC matrix has regions {', '.join(mat.index)}, other sessions have "
+                             f"{', '.join(labels)}", path=f)
+        out[(sub, ses.group(1) if ses else "n/a")] = _numeric(mat.reset_index(), labels, f).set_index("region")
     return out
 
 
-def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=None) -> GroupInputs:
-    """Read and check the inputs of the group level; gather the FC table if none is given."""
-    bids_dir, output_dir = Path(bids_dir), Path(output_dir)
-    part_path = bids_dir / "participants.tsv"
-    participants = _read(part_path, ("participant_id", "group"), "participants table")
-    participants["participant_id"] = _prefixed(participants["participant_id"], "sub-")
-    groups = set(participants["group"].astype(str))
+def _read_participants(bids_dir, params):
+    path = bids_dir / "participants.tsv"
+    participants = _read(path, ("participant_id", "group"), "participants table")
+    participants["group"] = participants["group"].astype(str)
+    _unique(participants, ["participant_id"], path, "participants table")
+    groups = set(participants["group"])
     if params.patient_group not in groups:
         raise InputError(f"no participant has group {params.patient_group!r} (groups found: "
-                         f"{', '.join(sorted(groups))}; see --patient-group)", path=part_path)
-    madrs_path = bids_dir / "phenotype" / "madrs.tsv"
-    madrs = _read(madrs_path, ("participant_id", "timepoint", "madrs"), "MADRS table")
-    madrs["participant_id"] = _prefixed(madrs["participant_id"], "sub-")
-    madrs["timepoint"] = madrs["timepoint"].astype(str)
-    madrs = _numeric(madrs, ["madrs"], madrs_path)
+                         f"{', '.join(sorted(groups))}; see --patient-group)", path=path)
+    other = participants.loc[~participants["group"].isin([params.patient_group, params.control_group])]
+    if len(other):
+        LOGGER.info("%d participant(s) of neither group %r nor %r are left out: %s", len(other),
+                    params.patient_group, params.control_group, ", ".join(other["participant_id"]))
+    return participants, path
+
+
+def _read_madrs(bids_dir, params, participants):
+    path = bids_dir / "phenotype" / "madrs.tsv"
+    madrs = _read(path, ("participant_id", "timepoint", "madrs"), "MADRS table")
+    madrs = _numeric(madrs, ["madrs"], path, "score")
+    _unique(madrs, ["participant_id", "timepoint"], path, "MADRS table")
+    _known(madrs, participants, path, "MADRS table")
     found = set(madrs["timepoint"])
     for option, tp in (("--baseline-timepoint", params.baseline_timepoint),
                        ("--response-timepoint", params.response_timepoint)):
         if tp not in found:
             raise InputError(f"{option} {tp!r} is not a timepoint of the MADRS table (found: "
-                             f"{', '.join(sorted(found))})", path=madrs_path)
+                             f"{', '.join(sorted(found))})", path=path)
+    return madrs.dropna(subset=["madrs"]).reset_index(drop=True), path
+
+
+def _included(fc, path):
+    if "included" not in fc:
+        return pd.Series(True, index=fc.index)
+    text = fc["included"].astype(str).str.strip().str.lower()
+    bad = ~text.isin(["true", "false", "1", "0", "1.0", "0.0"])
+    if bad.any():
+        row = fc[bad].iloc[0]
+        raise InputError(f"column included must be true or false, got {row['included']!r} for "
+                         f"{row['participant_id']} {row['session_id']}", path=path)
+    return text.isin(["true", "1", "1.0"])
+
+
+def _read_fc(fc_path, fc, params, participants):
+    fc["session_id"] = _prefixed(fc["session_id"], "ses-")
+    _unique(fc, ["participant_id", "session_id"], fc_path, "FC table")
+    _known(fc, participants, fc_path, "FC table")
+    required = list(params.measures or MEASURES)
+    missing = [m for m in required if m not in fc.columns]
+    if missing:
+        raise InputError(f"the FC table lacks measure column(s) {', '.join(missing)}", path=fc_path)
+    extra = []
+    for col in (c for c in fc.columns if c not in FC_META and c not in required):
+        parsed = pd.to_numeric(fc[col].astype(str).str.strip().replace(list(_MISSING), np.nan), errors="coerce")
+        if parsed.notna().any():  # a numeric column (a typo in it is an error below); text columns are carried
+            extra.append(col)
+    fc = _numeric(fc, required + extra + [c for c in ("n_frames", "mean_fd") if c in fc], fc_path)
+    return fc, required + ([] if params.measures else extra)
+
+
+def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=None) -> GroupInputs:
+    """Read and check the inputs of the group level; gather the FC table if none is given."""
+    bids_dir, output_dir = Path(bids_dir), Path(output_dir)
+    participants, part_path = _read_participants(bids_dir, params)
+    madrs, madrs_path = _read_madrs(bids_dir, params, participants)
     sources = {"participants": str(part_path), "madrs": str(madrs_path)}
     if fc_table:
         fc_path = Path(fc_table)
@@ -133,63 +225,76 @@ def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=
         fc = gather_network_measures(output_dir)
         fc_path = output_dir / "group" / "network_fc.tsv"
     sources["fc"] = str(fc_path)
-    fc["participant_id"] = _prefixed(fc["participant_id"], "sub-")
-    fc["session_id"] = _prefixed(fc["session_id"], "ses-")
-    unknown = sorted(set(fc["participant_id"]) - set(participants["participant_id"]))
-    if unknown:
-        raise InputError(f"participant(s) {', '.join(unknown[:5])} in the FC table are not in {part_path}",
-                         path=fc_path)
-    measures = [c for c in fc.columns if c not in ("participant_id", "session_id", "included", "exclusion_reason",
-                                                   "n_frames", "mean_fd")]
-    fc = _numeric(fc, measures, fc_path)
-    included = fc["included"].astype(str).str.lower().isin(["true", "1", "1.0"]) if "included" in fc else \
-        pd.Series(True, index=fc.index)
-    excluded = fc.loc[~included, [c for c in ("participant_id", "session_id", "n_frames", "exclusion_reason")
-                                  if c in fc.columns]].reset_index(drop=True)
+    fc, measures = _read_fc(fc_path, fc, params, participants)
+    included = _included(fc, fc_path)
+    excluded = fc.loc[~included, [c for c in ("participant_id", "session_id", "n_frames", "mean_fd",
+                                              "exclusion_reason") if c in fc.columns]].reset_index(drop=True)
     for _, row in excluded.iterrows():
-        LOGGER.info("Session %s %s excluded (flagged at the participant level)", row["participant_id"],
-                    row["session_id"])
+        LOGGER.info("Session %s %s excluded (flagged at the participant level: %s)", row["participant_id"],
+                    row["session_id"], row.get("exclusion_reason", "included = false"))
     inputs = GroupInputs(participants=participants, madrs=madrs, fc=fc.loc[included].reset_index(drop=True),
-                         excluded_sessions=excluded, sources=sources)
-    inputs.fc.attrs["all"] = fc
+                         excluded_sessions=excluded, sources=sources, fc_all=fc, measures=measures)
+    _check_phases(inputs, params)
     _load_optional(inputs, bids_dir)
-    inputs.volumes = _load_volumes(bids_dir, fmriprep_dir, participants, inputs.skipped)
-    inputs.limbic = _limbic_matrices(output_dir)
+    inputs.volumes = _load_volumes(bids_dir, fmriprep_dir, participants, inputs)
+    inputs.limbic = read_limbic_matrices(output_dir)
     if not inputs.limbic:
         inputs.skipped["edges_limbic_change"] = "no limbic FC matrices (*_desc-limbic_relmat.tsv) in the outputs"
     return inputs
 
 
+def _check_phases(inputs, params):
+    fc = session_table(inputs, params)
+    pts = fc[fc["group"] == params.patient_group]
+    if not (pts["phase"] == "pre").any() or not (pts["phase"] == "post").any():
+        raise InputError("the patients need pre and post sessions, but the sessions found are "
+                         f"{', '.join(sorted(set(fc['session_id'])))} (see --pre-sessions / --post-sessions)",
+                         path=inputs.sources["fc"])
+    other = pts[pts["phase"] == "other"]
+    if len(other):
+        LOGGER.info("%d patient session(s) neither pre nor post are left out of the LME: %s", len(other),
+                    ", ".join(sorted(set(other["session_id"]))))
+
+
 def _load_optional(inputs, bids_dir):
-    value_cols = {"cgi": ["cgi_i"], "bprs": ["bprs_positive"]}
-    for name in OPTIONAL:
+    for name, value_cols in OPTIONAL.items():
         path = bids_dir / "phenotype" / f"{name}.tsv"
         if not path.exists():
             inputs.skipped[name] = f"{path} does not exist"
             LOGGER.info("Skipping the analyses of %s: %s not found", name, path)
             continue
-        df = _read(path, ("participant_id",) + tuple(value_cols.get(name, ())), name)
-        df["participant_id"] = _prefixed(df["participant_id"], "sub-")
-        cols = value_cols.get(name) or [c for c in df.columns if c != "participant_id"]
+        df = _read(path, ("participant_id",) + value_cols, name)
+        _known(df, inputs.participants, path, f"{name} table")
+        _unique(df, ["participant_id"] + list(value_cols[:1]), path, f"{name} table")
+        cols = list(value_cols[1:]) or [c for c in df.columns if c != "participant_id"]
         setattr(inputs, name, _numeric(df, cols, path))
         inputs.sources[name] = str(path)
 
 
-def _load_volumes(bids_dir, fmriprep_dir, participants, skipped):
+def _load_volumes(bids_dir, fmriprep_dir, participants, inputs):
     table = bids_dir / "phenotype" / "volumes.tsv"
     if table.exists():
         df = _read(table, ("participant_id", "icv"), "volumes table")
-        df["participant_id"] = _prefixed(df["participant_id"], "sub-")
+        _known(df, participants, table, "volumes table")
+        _unique(df, ["participant_id"], table, "volumes table")
+        inputs.sources["volumes"] = str(table)
         return _numeric(df, [c for c in df.columns if c != "participant_id"], table)
-    rows = []
     fs_dir = Path(fmriprep_dir or bids_dir / "derivatives" / "fmriprep") / "sourcedata" / "freesurfer"
+    rows, absent = [], []
     for pid in participants["participant_id"]:
         stats = fs_dir / pid / "stats" / "aseg.stats"
         if stats.exists():
             rows.append({"participant_id": pid, **parse_aseg(stats)})
+        else:
+            absent.append(pid)
     if not rows:
-        skipped["volumes"] = f"neither phenotype/volumes.tsv nor FreeSurfer aseg.stats under {fs_dir}"
+        inputs.skipped["volumes"] = f"neither phenotype/volumes.tsv nor FreeSurfer aseg.stats under {fs_dir}"
+        LOGGER.info("Skipping the volumetrics: %s", inputs.skipped["volumes"])
         return None
+    if absent:
+        LOGGER.info("No aseg.stats for %d participant(s), left out of the volumetrics: %s", len(absent),
+                    ", ".join(absent))
+    inputs.sources["volumes"] = str(fs_dir)
     return pd.DataFrame(rows)
 
 

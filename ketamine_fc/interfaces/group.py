@@ -7,7 +7,7 @@ from nipype.interfaces.base import (BaseInterfaceInputSpec, Directory, File, Sim
 
 
 class _GatherInputSpec(BaseInterfaceInputSpec):
-    output_dir = Directory(exists=True, mandatory=True, desc="participant-level output directory")
+    output_dir = Directory(mandatory=True, desc="participant-level output directory")
 
 
 class _GatherOutputSpec(TraitedSpec):

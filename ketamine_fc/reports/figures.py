@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -65,8 +66,6 @@ def prepost_figure(fc, resp, measures, folder):
         bx.axhline(0, color="0.5", lw=0.8)
     axes[0, 0].set_ylabel("FC (Fisher z)")
     axes[1, 0].set_ylabel("post - pre (Fisher z)")
-    from matplotlib.lines import Line2D
-
     axes[0, 0].legend([Line2D([], [], color=COLORS[True]), Line2D([], [], color=COLORS[False])],
                       ["responders", "non-responders"], fontsize=8)
     fig.tight_layout()
@@ -86,12 +85,27 @@ def groups_figure(cvp_means, measures, folder):
     return _save(fig, folder, "fig4_controls_patients")
 
 
-def volume_figure(ratio, change, r, p, name, folder):
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.scatter(ratio, change)
-    ax.set_xlabel(f"{name} / ICV")
-    ax.set_ylabel("MADRS % change")
-    ax.set_title(f"r = {r:.2f}, p = {p:.3f}")
+def volume_figure(panels, folder):
+    """Scatter of each structure's volume / ICV against MADRS % change; ``panels`` = [(name, x, y, r, p)]."""
+    ncol = min(3, len(panels))
+    nrow = -(-len(panels) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.3 * nrow), squeeze=False)
+    for ax, (name, x, y, r, p) in zip(axes.flat, panels):
+        ax.scatter(x, y, s=14)
+        ok = np.isfinite(x) & np.isfinite(y)
+        xc = x[ok] - x[ok].mean()
+        if ok.sum() >= 3 and np.ptp(xc) > 1e-9 * max(abs(x[ok].mean()), 1e-300):
+            slope = (xc * (y[ok] - y[ok].mean())).sum() / (xc**2).sum()
+            ends = np.array([xc.min(), xc.max()])
+            ax.plot(ends + x[ok].mean(), y[ok].mean() + slope * ends, color="k", lw=1)
+        ax.set_xlabel(f"{name} / ICV")
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{name}: r = {r:.2f}, p = {p:.3f}", fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("MADRS % change")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
     return _save(fig, folder, "fig5_volume")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc import __version__
+from ketamine_fc.group.outputs import DESCRIPTIONS
 from ketamine_fc.reports import figures
 from ketamine_fc.utils.derivatives import atomic_path
 
@@ -63,12 +64,14 @@ def make_figures(tables, inputs, params, folder: Path) -> list:
     corr = tables["correlations"]
     vol = corr[corr["x"].str.endswith("_icv")] if len(corr) else corr
     if len(vol) and inputs.volumes is not None:
-        best = vol.loc[vol["p"].idxmin()]
-        name = best["x"].removesuffix("_icv")
         v = inputs.volumes.set_index("participant_id")
         change = madrs_change(inputs, params, params.response_timepoint)
-        out.append(figures.volume_figure((v[name] / v["icv"]).reindex(change.index), change, best["r"], best["p"],
-                                         name, folder))
+        panels = []
+        for _, row in vol.iterrows():
+            name = row["x"].removesuffix("_icv")
+            ratio = (v[name] / v["icv"]).reindex(change.index).to_numpy(float)
+            panels.append((name, ratio, change.to_numpy(float), row["r"], row["p"]))
+        out.append(figures.volume_figure(panels, folder))
     if len(tables["edges_limbic_change"]):
         out.append(figures.limbic_matrix_figure(tables["edges_limbic_change"], params.limbic_edge_threshold_p,
                                                 folder))
@@ -108,8 +111,10 @@ def write_report(tables, inputs, params, output_dir) -> Path:
              "<h2>Figures</h2>"] + [f"<figure>{_img(p)}<figcaption>{html.escape(p.stem)}</figcaption></figure>"
                                     for p in pngs]
     for name, df in tables.items():
-        parts += [f"<h2>{html.escape(name)}</h2>", _table(df)]
-    parts += ["<h2>Excluded sessions</h2>", _table(inputs.excluded_sessions)]
+        if name != "excluded_sessions":
+            parts += [f"<h2>{html.escape(name)}</h2>", f"<p>{html.escape(DESCRIPTIONS.get(name, ''))}</p>",
+                      _table(df)]
+    parts += ["<h2>Excluded sessions (excluded_sessions)</h2>", _table(inputs.excluded_sessions)]
     if inputs.skipped:
         parts += ["<h2>Analyses skipped</h2><ul>"] + [f"<li>{html.escape(k)}: {html.escape(v)}</li>"
                                                       for k, v in inputs.skipped.items()] + ["</ul>"]

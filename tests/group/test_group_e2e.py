@@ -31,7 +31,8 @@ def test_runs_and_writes_every_table_with_a_sidecar(result):
         assert meta["GeneratedBy"][0]["Name"] == "ketamine-fc" and "Parameters" in meta
         assert (result["out"] / f"{name}.tsv").exists()
     for fig in ("fig1_madrs", "fig2_3_prepost", "fig4_controls_patients", "fig5_volume"):
-        assert (result["out"] / "figures" / f"{fig}.png").exists() and (result["out"] / "figures" / f"{fig}.svg").exists()
+        for ext in ("png", "svg"):
+            assert (result["out"] / "figures" / f"{fig}.{ext}").exists()
 
 
 def test_report_is_self_contained_and_lists_tables_and_exclusions(result):
@@ -120,4 +121,5 @@ def test_non_numeric_score(tmp_path, capsys):
     madrs.to_csv(path, sep="\t", index=False)
     code = main([str(bids), str(tmp_path / "o"), "group", "--fc-table", str(cohort["fc"]), "-w", str(tmp_path / "w")])
     err = capsys.readouterr().err
-    assert code == 1 and re.search(r"madrs.tsv: non-numeric value 'twelve' in column madrs for sub-P\d+", err)
+    assert code == 1
+    assert re.search(r"madrs.tsv: non-numeric score 'twelve' in column madrs for sub-P\d+ \(data row 6\)", err)
