@@ -54,6 +54,7 @@ def plan_extraction(dseg, mask, affine, region_index, cortical, *, adjacent_cort
     cortical : (R,) bool array
         True for cortical regions (their voxels are the "cortex" of the adjacent-cortex regression).
     """
+    from ketamine_fc.core.parcellation import region_means_matrix
     from ketamine_fc.core.subcortical import adjacent_cortex_weights
 
     mask = np.asarray(mask, dtype=bool)
@@ -62,16 +63,13 @@ def plan_extraction(dseg, mask, affine, region_index, cortical, *, adjacent_cort
     labels = dseg.ravel(order="F")[mask_index]
     region_index = np.asarray(region_index)
     cortical = np.asarray(cortical, dtype=bool)
-    lut = np.full(max(int(labels.max(initial=0)), int(region_index.max(initial=0))) + 1, -1)
-    lut[region_index] = np.arange(region_index.size)
-    voxel_row = lut[labels]
-    inside = np.flatnonzero(voxel_row >= 0)
-    counts = np.bincount(voxel_row[inside], minlength=region_index.size)
+    w_regions = region_means_matrix(labels, region_index)
     n_regions = region_index.size
-    w_regions = sparse.csr_matrix(
-        (1.0 / np.maximum(counts[voxel_row[inside]], 1), (voxel_row[inside], inside)),
-        shape=(n_regions, mask_index.size),
-    )
+    counts = np.diff(w_regions.indptr)
+    member = w_regions.tocoo()
+    voxel_row = np.full(mask_index.size, -1)
+    voxel_row[member.col] = member.row
+    inside = np.flatnonzero(voxel_row >= 0)
     sub_positions = np.zeros(0, dtype=np.intp)
     sub_region = np.zeros(0, dtype=np.intp)
     has_cortex = np.zeros(0, dtype=bool)
