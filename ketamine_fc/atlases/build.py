@@ -38,6 +38,19 @@ ANTERIOR = {236: True, 237: True, 238: False, 239: False}
 #: applied here: the images are used as they are, so in MNI152NLin2009cAsym BOLD the regions can sit off by
 #: the residual misregistration between the two templates (a few millimetres; not measured here).
 SUPPORTED_SPACES = ("MNI152NLin6Asym", "MNI152NLin2009cAsym")
+#: registered files that :func:`load_atlas` reads
+BUILD_FILES = ("gordon333_1mm", "gordon333_labels", "seitzman300_rois", "seitzman300_anatomy",
+               "harvard_oxford_sub_1mm")
+
+
+def resolve_build_files(atlas_dir=None) -> dict:
+    """Verified local paths of every file the combined atlas is built from (downloading what is missing).
+
+    Raises :class:`AtlasError` naming the first file that can be neither found nor downloaded.
+    """
+    from ketamine_fc.atlases.registry import resolve
+
+    return {key: resolve(key, atlas_dir) for key in BUILD_FILES}
 
 
 def atlas_for_space(space: str) -> str:

@@ -47,6 +47,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "ketamine_fc").expanduser()
 
 
+def absolutize_environment(environ=None) -> None:
+    """Make ``$KETAMINE_FC_DATA`` and ``$KETAMINE_FC_CACHE`` absolute, in place.
+
+    Called once at entry: Nipype runs every node in a folder of its own, where a relative path would point
+    elsewhere.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get(ENV_DIR):
+        environ[ENV_DIR] = os.pathsep.join(str(Path(p).expanduser().absolute())
+                                           for p in environ[ENV_DIR].split(os.pathsep) if p)
+    if environ.get(ENV_CACHE):
+        environ[ENV_CACHE] = str(Path(environ[ENV_CACHE]).expanduser().absolute())
+
+
 def candidates(atlas_dir=None) -> list[Path]:
     """Directories searched, in order: ``atlas_dir``, ``$KETAMINE_FC_DATA`` (``os.pathsep``-separated), cache."""
     dirs = [Path(atlas_dir).expanduser()] if atlas_dir else []

@@ -1,51 +1,66 @@
-"""Group level: the statistics workflow on the participant-level outputs (or an FC table)."""
+"""Group level: check the inputs (tables only: fast, one clear message), then run the statistics workflow."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from pathlib import Path
 
-from ketamine_fc.cli.run import plugin_settings, time_since
+from ketamine_fc.cli.participant import prepare_folders
+from ketamine_fc.cli.run import TRACE, plugin_settings, time_since
+from ketamine_fc.utils.provenance import start_invocation, write_citation
 
 LOGGER = logging.getLogger("ketamine_fc")
+WORKFLOW = "group_wf"
 
 
-def group_params(settings):
-    """GroupParams from the settings' group options (None values keep the defaults)."""
-    from ketamine_fc.group.params import GroupParams
+def run_group_level(settings, argv=()) -> int:
+    """Run the group statistics; 0 if the report was written, 1 otherwise."""
+    settings = prepare_folders(settings)
+    invocation = start_invocation(settings, argv, "group")
+    code = 1
+    try:
+        code = _run(settings, invocation)
+    except Exception as err:
+        TRACE.debug("Stopped by %s", type(err).__name__, exc_info=True)
+        raise
+    finally:
+        invocation.finish(code)
+    return code
 
-    names = {f.name for f in dataclasses.fields(GroupParams)}
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.group.items()
-              if k in names and v is not None}
-    return GroupParams(**values)
 
-
-def run_group_level(settings) -> int:
-    """Check the group inputs (tables only: fast, one clear message), then run the statistics workflow."""
-    from ketamine_fc.cli.participant import crash_messages
+def _run(settings, invocation) -> int:
     from ketamine_fc.group.inputs import load_group_inputs
-    from ketamine_fc.workflows.group import run_group
+    from ketamine_fc.reports.methods import citation
+    from ketamine_fc.utils.derivatives import write_dataset_description
+    from ketamine_fc.utils.execution import WorkDirLock, prepare_work_dir, run_workflow
+    from ketamine_fc.workflows.group import init_group_wf
 
     start = time.time()
-    params = group_params(settings)
+    params = settings.group
     inputs = load_group_inputs(settings.bids_dir, settings.output_dir, params, settings.fc_table,
-                               settings.derivatives)
+                               settings.fmriprep_dir)
     LOGGER.info("Group inputs: %d participants, %d included sessions, %d excluded", len(inputs.participants),
                 len(inputs.fc), len(inputs.excluded_sessions))
     for name, reason in inputs.skipped.items():
         LOGGER.info("Skipping %s: %s", name, reason)
-    plugin, plugin_args = plugin_settings(settings)
-    work_dir = settings.work_dir or (Path.cwd() / "work")
-    try:
-        report = run_group(settings.bids_dir, settings.output_dir, params, fc_table=settings.fc_table,
-                           fmriprep_dir=settings.derivatives, work_dir=work_dir, plugin=plugin, plugin_args=plugin_args)
-    except RuntimeError as err:
-        if "Workflow did not execute cleanly" not in str(err):
-            raise
-        for line in crash_messages(work_dir / "crash"):
-            LOGGER.error("ERROR %s", line)
+    write_dataset_description(settings.output_dir)
+    write_citation(settings.output_dir, citation(participant=inputs.participant_parameters, group=params.to_dict()))
+    with WorkDirLock(settings.work_dir, ["group"]):
+        note = prepare_work_dir(settings.work_dir, ["ketamine_fc_wf", WORKFLOW])
+        if note:
+            LOGGER.warning("%s", note)
+        workflow = init_group_wf(bids_dir=settings.bids_dir, output_dir=settings.output_dir, params=params,
+                                 fc_table=settings.fc_table, fmriprep_dir=settings.fmriprep_dir, name=WORKFLOW)
+        workflow.base_dir = str(settings.work_dir)
+        plugin, plugin_args = plugin_settings(settings)
+        LOGGER.info("Running the group statistics")
+        failures = run_workflow(workflow, plugin, plugin_args, settings.work_dir / "crash" / invocation.ident)
+    for failure in failures:
+        TRACE.debug("Node %s failed (crash file %s):\n%s", failure.node, failure.crash_file, failure.traceback)
+        LOGGER.error("group statistics: %s", failure.message if failure.ours else
+                     f"unexpected error ({failure.message}); the traceback is in {invocation.log_file}")
+    if failures:
         return 1
-    LOGGER.info("Group level finished in %s; report: %s", time_since(start), report)
+    LOGGER.info("Group level finished in %s; report: %s. Log: %s", time_since(start),
+                settings.output_dir / "group" / "report.html", invocation.log_file)
     return 0

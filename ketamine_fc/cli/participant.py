@@ -1,127 +1,152 @@
-"""Participant level: find the runs, check them, build the workflow, run it, report in words."""
+"""Participant level: check the folders, plan, lock, build, run, and report one line per problem."""
 
 from __future__ import annotations
 
+import json
 import logging
-import re
+import shutil
 import time
 from pathlib import Path
 
-from ketamine_fc.cli.run import Progress, plugin_settings, time_since
-from ketamine_fc.config import dump_toml
-from ketamine_fc.errors import InputError, KetamineFCError
-from ketamine_fc.utils.bids import Collection, collect_runs
-from ketamine_fc.utils.derivatives import write_dataset_description
+from ketamine_fc.cli.run import TRACE, Progress, plugin_settings, time_since
+from ketamine_fc.config import replace
+from ketamine_fc.errors import InputError
+from ketamine_fc.utils.derivatives import read_tsv, write_dataset_description
+from ketamine_fc.utils.dirs import check_output_dir, check_work_dir, check_writable
+from ketamine_fc.utils.provenance import differences, recorded_parameters, start_invocation, write_citation
 
 LOGGER = logging.getLogger("ketamine_fc")
+WORKFLOW = "ketamine_fc_wf"
 
 
-def preflight(run, denoise) -> str | None:
-    """Read the run's confounds and decide its frames before any image is read.
-
-    Returns a warning (the run still goes on, e.g. every frame censored); raises InputError for a run
-    that cannot be processed.
-    """
-    from ketamine_fc.core.censoring import censoring_table
-    from ketamine_fc.core.confounds import read_confounds, select_nuisance
-
-    confounds = read_confounds(run.confounds)
-    select_nuisance(confounds, denoise.nuisance_regressors, path=run.confounds)
-    try:
-        table = censoring_table(confounds, run.tr, fd_thresh=denoise.fd_thresh, fd_radius=denoise.fd_radius,
-                                motion_filter_type=denoise.motion_filter_type, band_stop_min=denoise.band_stop_min,
-                                band_stop_max=denoise.band_stop_max, motion_filter_order=denoise.motion_filter_order,
-                                min_contig=denoise.min_contig, dummy_scans=denoise.dummy_scans)
-    except ValueError as err:
-        raise InputError(str(err), path=run.confounds) from err
-    n_kept = int(table["retained"].sum())
-    if n_kept == 0:
-        return (f"{run.bold}: every frame is censored ({len(table)} frames, FD > {denoise.fd_thresh} mm or in "
-                f"segments shorter than {denoise.min_contig}); the run contributes no data and its session is "
-                "reported with included = false if nothing else remains")
-    return None
+def prepare_folders(settings):
+    """Check the output and work folders before anything is written; return the settings with ``work_dir`` set."""
+    work_dir = settings.work_dir or (Path.cwd() / "work").absolute()
+    check_output_dir(settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
+    check_work_dir(work_dir, settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
+    check_writable(settings.output_dir, "output directory")
+    check_writable(work_dir, "work directory")
+    return replace(settings, work_dir=work_dir)
 
 
-def check_collection(collection: Collection, denoise) -> Collection:
-    """Drop runs that cannot be processed (recording why); warn about runs with no usable frame."""
-    runs, problems = [], list(collection.problems)
-    for run in collection.runs:
-        try:
-            warning = preflight(run, denoise)
-        except KetamineFCError as err:
-            problems.append((run.subject, run.session, str(err)))
-            continue
-        if warning:
-            LOGGER.warning("WARNING %s", warning)
-        runs.append(run)
-    return Collection(runs, problems)
-
-
-def crash_messages(crash_dir: Path) -> list[str]:
-    """One line per crashed node: the participant and the last line of the error."""
-    out = []
-    for crash in sorted(Path(crash_dir).glob("crash-*.txt")):
-        text = crash.read_text(errors="replace")
-        node = re.search(r"Node: (\S+)", text)
-        errors = [ln.strip() for ln in text.splitlines() if re.match(r"\s*(\w+\.)*\w*(Error|Exception)\b", ln)]
-        message = errors[-1] if errors else "unknown error (see the crash file)"
-        message = re.sub(r"^(\w+\.)*\w*(Error|Exception): ", "", message)
-        where = node.group(1) if node else crash.name
-        sub = re.search(r"sub_([A-Za-z0-9]+)_wf", where)
-        out.append(f"{'sub-' + sub.group(1) if sub else where}: {message}  [crash file: {crash}]")
-    return out
-
-
-def run_participant(settings) -> int:
+def run_participant(settings, argv=()) -> int:
     """Run the participant level for every selected participant; 0 if all succeeded, 1 otherwise."""
+    settings = prepare_folders(settings)
+    invocation = start_invocation(settings, argv, "participant")
+    code = 1
+    try:
+        code = _run(settings, invocation)
+    except Exception as err:
+        TRACE.debug("Stopped by %s", type(err).__name__, exc_info=True)
+        raise
+    finally:
+        invocation.finish(code)
+    return code
+
+
+def _run(settings, invocation) -> int:
+    from ketamine_fc.plan import plan_participants
+    from ketamine_fc.reports.methods import citation
+    from ketamine_fc.utils.execution import WorkDirLock, prepare_work_dir, run_workflow
     from ketamine_fc.workflows.base import init_ketamine_fc_wf
 
     start = time.time()
-    LOGGER.info("Indexing fMRIPrep derivatives in %s", settings.derivatives)
-    collection = collect_runs(settings.derivatives, participant_label=settings.participant_label,
-                              session_label=settings.session_label, task=settings.task, space=settings.space,
-                              res=settings.res)
-    collection = check_collection(collection, settings.denoise)
-    for subject, session, message in collection.problems:
-        LOGGER.error("ERROR %s", message)
-    if not collection.runs:
-        LOGGER.error("No run can be processed; nothing was written.")
+    LOGGER.info("Checking the inputs in %s", settings.fmriprep_dir)
+    plan = plan_participants(settings)
+    for problem in plan.problems:
+        LOGGER.log(logging.WARNING if problem.kind == "skipped" else logging.ERROR, "%s", problem.line())
+    if not plan.sessions:
+        LOGGER.error("No session can be processed; nothing was written. Log: %s", invocation.log_file)
         return 1
-    sessions = collection.sessions()
-    n_runs = len(collection.runs)
-    LOGGER.info("Found %d run(s) in %d session(s) of %d participant(s)", n_runs,
-                sum(len(s) for s in sessions.values()), len(sessions))
-    work_dir = settings.work_dir or (Path.cwd() / "work")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    settings = type(settings)(**{**settings.__dict__, "work_dir": work_dir})
-    dump_toml(settings, work_dir / "config.toml")
-    write_dataset_description(settings.output_dir, source_datasets=[settings.derivatives])
+    participants = plan.participants()
+    LOGGER.info("Planned %d run(s) in %d session(s) of %d participant(s)", len(plan.runs), len(plan.sessions),
+                len(participants))
+    check_previous_outputs(settings, list(participants))
+    write_dataset_description(settings.output_dir, source_datasets=[settings.fmriprep_dir])
+    write_citation(settings.output_dir, citation(participant=settings.parameters("participant")))
+    with WorkDirLock(settings.work_dir, [f"sub-{s}" for s in participants]):
+        note = prepare_work_dir(settings.work_dir, [WORKFLOW, "group_wf"])
+        if note:
+            LOGGER.warning("%s", note)
+        workflow = init_ketamine_fc_wf(settings, plan, name=WORKFLOW)
+        plugin, plugin_args = plugin_settings(settings)
+        if plugin in ("MultiProc", "LegacyMultiProc"):  # Nipype polls every 2 s by default: ages for short steps
+            workflow.config["execution"]["poll_sleep_duration"] = 0.05
+        n_steps = len(plan.runs) * 3 + len(plan.sessions) + sum(len({r.grid for s in ses for r in s.runs})
+                                                                 for ses in participants.values())
+        LOGGER.info("Running %d steps with Nipype's %s plugin (work directory %s)", n_steps, plugin,
+                    settings.work_dir)
+        failures = run_workflow(workflow, plugin, plugin_args, settings.work_dir / "crash" / invocation.ident,
+                                Progress(n_steps))
+    failed = report_failures(plan, failures, invocation)
+    report_sessions(plan, failed, settings)
+    n_problems = len([p for p in plan.problems if p.kind != "skipped"]) + len(failed)
+    LOGGER.info("Participant level finished in %s: outputs in %s%s. Log: %s", time_since(start), settings.output_dir,
+                f" ({n_problems} problem(s), listed above)" if n_problems else "", invocation.log_file)
+    return 1 if n_problems else 0
 
-    workflow = init_ketamine_fc_wf(settings, collection)
-    crash_dir = work_dir / "crash"
-    workflow.config["execution"].update({
-        "crashdump_dir": str(crash_dir), "crashfile_format": "txt", "stop_on_first_crash": "false",
-        "remove_unnecessary_outputs": "false",
-    })
-    for old in crash_dir.glob("crash-*.txt"):
-        old.unlink()
-    plugin, plugin_args = plugin_settings(settings)
-    if plugin in ("MultiProc", "LegacyMultiProc"):  # Nipype polls every 2 s by default: ages for short steps
-        workflow.config["execution"]["poll_sleep_duration"] = 0.05
-    n_grids = len({run.grid for run in collection.runs})
-    n_steps = n_runs * 3 + sum(len(s) for s in sessions.values()) + n_grids
-    if plugin in ("Linear", "MultiProc", "LegacyMultiProc"):
-        plugin_args.setdefault("status_callback", Progress(n_steps))
-    LOGGER.info("Running %d steps with Nipype's %s plugin (work directory %s)", n_steps, plugin, work_dir)
-    try:
-        workflow.run(plugin=plugin, plugin_args=plugin_args)
-    except RuntimeError as err:
-        if "Workflow did not execute cleanly" not in str(err):
-            raise
-    failures = crash_messages(crash_dir)
-    for line in failures:
-        LOGGER.error("ERROR %s", line)
-    n_failed = len(collection.problems) + len(failures)
-    LOGGER.info("Participant level finished in %s: outputs in %s%s", time_since(start), settings.output_dir,
-                f" ({n_failed} problem(s) reported above)" if n_failed else "")
-    return 1 if n_failed else 0
+
+def check_previous_outputs(settings, subjects) -> None:
+    """Stop if ``OUTPUT_DIR`` holds sessions made with other settings (``--overwrite`` replaces the participants')."""
+    new = json.loads(json.dumps(settings.parameters("participant")))
+    conflicting = {key: files for key, files in recorded_parameters(settings.output_dir).items()
+                   if json.loads(key) != new}
+    if not conflicting:
+        return
+    old_key, files = next(iter(conflicting.items()))
+    diffs = differences(json.loads(old_key), new)
+    n_files = sum(len(f) for f in conflicting.values())
+    owners = sorted({p.name.split("_")[0] for f in conflicting.values() for p in f})
+    summary = (f"{n_files} session(s) of {', '.join(owners[:6])}{' ...' if len(owners) > 6 else ''} were made with "
+               f"other settings ({'; '.join(diffs[:8])}{' ...' if len(diffs) > 8 else ''})")
+    if not settings.overwrite:
+        raise InputError(f"the output directory already holds outputs of another configuration: {summary}. Use a new "
+                         "output directory, or --overwrite to replace them", path=settings.output_dir)
+    LOGGER.warning("Replacing outputs made with other settings: %s", summary)
+    for subject in subjects:
+        folder = Path(settings.output_dir) / f"sub-{subject}"
+        if f"sub-{subject}" in owners and folder.is_dir():
+            shutil.rmtree(folder)
+
+
+def report_failures(plan, failures, invocation) -> set:
+    """One line per failed run or session; tracebacks to the log. Returns the failed sessions' labels."""
+    failed, seen = set(), set()
+    for failure in failures:
+        ses, run = plan.locate(failure.node)
+        TRACE.debug("Node %s failed (crash file %s):\n%s", failure.node, failure.crash_file, failure.traceback)
+        step = failure.node.split(".")[-1].replace("_", " ")
+        message = failure.message if failure.ours else (
+            f"unexpected error while running '{step}' ({failure.message}); the traceback is in {invocation.log_file}")
+        where = run.label if run else ses.label if ses else "ketamine-fc"
+        if (where, message) in seen:
+            continue
+        seen.add((where, message))
+        if ses is not None:
+            failed.add(ses.label)
+        LOGGER.error("%s: %s", where, message)
+    return failed
+
+
+def report_sessions(plan, failed, settings) -> None:
+    """A warning line per session excluded from the group analysis, and per session that lost regions."""
+    from ketamine_fc.workflows.outputs import session_output
+
+    for ses in plan.sessions:
+        if ses.label in failed:
+            continue
+        measures = session_output(settings.output_dir, ses.entities, ses.runs[0].space, "measures")
+        qc = session_output(settings.output_dir, ses.entities, ses.runs[0].space, "qc")
+        if not measures.is_file():
+            continue
+        row = read_tsv(measures).iloc[0]
+        if str(row.get("included")).lower() not in ("true", "1"):
+            LOGGER.warning("%s: excluded from the group analysis: %s", ses.label, row.get("exclusion_reason"))
+        if qc.is_file():
+            session = read_tsv(qc).set_index("run").loc["session"]
+            lost = {k: [x for x in str(session.get(f"{k}_regions", "n/a")).split(",") if x not in ("n/a", "nan", "")]
+                    for k in ("missing", "shrunk")}
+            if lost["missing"] or lost["shrunk"]:
+                LOGGER.warning("%s: the brain mask misses %d region(s) and covers %d others only partly; they are "
+                               "n/a (listed in %s)", ses.label, len(lost["missing"]), len(lost["shrunk"]), qc.name)
+

@@ -1,55 +1,84 @@
-"""``ketamine-fc BIDS_DIR OUTPUT_DIR participant|group``: settings -> inputs -> workflow -> run -> exit code."""
+"""``ketamine-fc BIDS_DIR OUTPUT_DIR participant|group``: settings -> plan -> workflow -> run -> summary -> exit code.
+
+The console shows what happens in words and one line per problem, never a traceback; full tracebacks go
+to the log file under ``OUTPUT_DIR/logs/``. Exit codes: 0 everything done, 1 a problem was reported,
+2 a usage error (argparse), 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
-from pathlib import Path
 
 from ketamine_fc import __version__
 from ketamine_fc.errors import KetamineFCError
 
 LOGGER = logging.getLogger("ketamine_fc")
+#: records that only the log file receives (tracebacks)
+TRACE = logging.getLogger("ketamine_fc.trace")
 
 
-def _setup_logging(verbose: int):
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-    LOGGER.handlers[:] = [handler]
-    LOGGER.setLevel(logging.DEBUG if verbose else logging.INFO)
+class _ConsoleFormatter(logging.Formatter):
+    def format(self, record):
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname} "
+        return f"{stamp} {level}{record.getMessage()}"
+
+
+def setup_logging(verbose: int = 0) -> None:
+    """Console: our messages (INFO, DEBUG with -v); Nipype's only with -vv. Python warnings go to the log file."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(_ConsoleFormatter())
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    LOGGER.handlers[:] = [console]
+    LOGGER.setLevel(logging.DEBUG)
     LOGGER.propagate = False
-    from nipype import logging as nlogging
+    TRACE.propagate = False
+    TRACE.setLevel(logging.DEBUG)
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.propagate = False
+    warnings_logger.handlers[:] = [logging.NullHandler()]
+    import nipype  # noqa: F401  (importing nipype installs its console handler on the "nipype" logger)
 
-    level = logging.INFO if verbose >= 2 else logging.CRITICAL
-    for name in ("nipype.workflow", "nipype.interface", "nipype.utils"):
-        nlogging.getLogger(name).setLevel(level)
+    nipype = logging.getLogger("nipype")
+    nipype.propagate = False
+    for handler in list(nipype.handlers):
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.INFO if verbose >= 2 else logging.CRITICAL + 10)
 
 
 def main(argv=None) -> int:
-    """Entry point; returns the process exit code (0 all done, 1 a participant or input failed, 2 usage)."""
+    """Entry point; returns the process exit code."""
+    from ketamine_fc.atlases.registry import absolutize_environment
     from ketamine_fc.cli.parser import parse_args
 
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    absolutize_environment()
+    setup_logging()
     try:
         settings = parse_args(argv)
-        _setup_logging(settings.verbose)
+        setup_logging(settings.verbose)
         LOGGER.info("ketamine-fc %s, %s level", __version__, settings.analysis_level)
         if settings.analysis_level == "participant":
             from ketamine_fc.cli.participant import run_participant
 
-            return run_participant(settings)
+            return run_participant(settings, argv)
         from ketamine_fc.cli.group import run_group_level
 
-        return run_group_level(settings)
+        return run_group_level(settings, argv)
     except KetamineFCError as err:
-        if verbose:
-            raise
         print(f"ketamine-fc: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("ketamine-fc: interrupted; rerun with the same -w/--work-dir to resume", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug: one line here, the traceback in the log file
+        TRACE.debug("Unexpected error", exc_info=True)
+        print(f"ketamine-fc: internal error ({type(err).__name__}: {err}); the traceback is in the log file under "
+              "OUTPUT_DIR/logs/. Please report it.", file=sys.stderr)
+        return 1
 
 
 def plugin_settings(settings) -> tuple[str, dict]:
@@ -77,7 +106,8 @@ class Progress:
         step = self.STEPS.get(node.name)
         if step is None:
             return
-        where = ".".join(p for p in node.fullname.split(".")[1:-1] if not p.endswith("bold_wf"))
+        where = ".".join(p for p in node.fullname.split(".")[1:-1])
+        where = where.replace("_bold_wf", "").replace("_fc_wf", "").replace("_wf", "")
         if status == "start":
             self.started[node.fullname] = time.time()
         elif status in ("end", "exception"):

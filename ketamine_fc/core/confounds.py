@@ -95,12 +95,15 @@ def read_confounds(path) -> pd.DataFrame:
 
 
 def _check_finite(frame: pd.DataFrame, path):
-    nan = frame.isna().to_numpy()
-    if nan.any():
-        col = frame.columns[int(np.flatnonzero(nan.any(axis=0))[0])]
-        rows = np.flatnonzero(frame[col].isna().to_numpy()) + 1
-        shown = ", ".join(map(str, rows[:5])) + (" ..." if rows.size > 5 else "")
-        raise InputError(f"column {col} has missing values (n/a) in data row(s) {shown}", path=path)
+    """Raise InputError naming the first column with a missing (n/a) or infinite value, and its data rows."""
+    values = frame.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        rows = np.flatnonzero(bad[:, j])
+        shown = ", ".join(map(str, rows[:5] + 1)) + (" ..." if rows.size > 5 else "")
+        kind = "missing values (n/a)" if np.isnan(values[rows, j]).all() else "infinite or missing values"
+        raise InputError(f"column {frame.columns[j]} has {kind} in data row(s) {shown}", path=path)
 
 
 def motion_params(confounds: pd.DataFrame) -> np.ndarray:

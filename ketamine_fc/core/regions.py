@@ -100,7 +100,7 @@ def plan_extraction(dseg, mask, affine, region_index, cortical, *, adjacent_cort
 
 
 def clean_region_signals(region_means, keep, operator, *, sub_voxels=None, sub_adjacent=None, sub_region=None,
-                         sub_has_cortex=None, region_voxels=None, min_voxels=1):
+                         sub_has_cortex=None, usable=None):
     """Apply a cleaning operator to region means and redo subcortical regions after the cortex regression.
 
     Parameters
@@ -111,7 +111,8 @@ def clean_region_signals(region_means, keep, operator, *, sub_voxels=None, sub_a
     sub_voxels, sub_adjacent : (T, n_sub), optional
         Raw subcortical voxel series and the raw mean of the cortex within the radius of each.
     sub_region : (n_sub,) region row of each subcortical voxel.
-    region_voxels : (R,) voxel counts; regions with fewer than ``min_voxels`` become NaN.
+    usable : (R,) bool, optional
+        Regions covered well enough (:func:`region_status`); the others become NaN.
 
     Returns
     -------
@@ -132,9 +133,38 @@ def clean_region_signals(region_means, keep, operator, *, sub_voxels=None, sub_a
         rows = np.unique(sub_region)
         n = np.asarray(member.sum(axis=1)).ravel()
         cleaned[:, rows] = (member @ resid.T).T[:, rows] / n[rows]
-    if region_voxels is not None:
-        cleaned[:, np.asarray(region_voxels) < min_voxels] = np.nan
+    if usable is not None:
+        cleaned[:, ~np.asarray(usable, dtype=bool)] = np.nan
     return cleaned
+
+
+#: region status values, in the QC tables
+STATUS = {"ok": "covered by the brain mask",
+          "shrunk": "less than the minimum fraction of its atlas voxels inside the brain mask",
+          "outside_mask": "fewer than the minimum number of voxels inside the brain mask",
+          "too_small": "fewer than the minimum number of voxels on this grid even without a mask"}
+
+
+def region_status(mask_voxels, atlas_voxels, *, min_voxels=3, min_coverage=0.5):
+    """Whether each region can be used, given its voxels inside the brain mask and on the whole grid.
+
+    Returns
+    -------
+    status : (R,) array of str
+        ``ok``, ``shrunk`` (coverage below ``min_coverage``), ``outside_mask`` (fewer than ``min_voxels`` inside
+        the mask) or ``too_small`` (fewer than ``min_voxels`` on the grid at all); see :data:`STATUS`.
+    coverage : (R,) float array
+        ``mask_voxels / atlas_voxels`` (NaN where the atlas has no voxel).
+    """
+    mask_voxels = np.asarray(mask_voxels, dtype=float)
+    atlas_voxels = np.asarray(atlas_voxels, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coverage = np.where(atlas_voxels > 0, mask_voxels / atlas_voxels, np.nan)
+    status = np.full(mask_voxels.shape, "ok", dtype=object)
+    status[np.nan_to_num(coverage, nan=0.0) < min_coverage] = "shrunk"
+    status[mask_voxels < min_voxels] = "outside_mask"
+    status[atlas_voxels < min_voxels] = "too_small"
+    return status, coverage
 
 
 def dvars_before_after(sample, keep, operator):
@@ -148,11 +178,13 @@ def dvars_before_after(sample, keep, operator):
 
 
 def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, table: pd.DataFrame, tr: float,
-                params: dict, *, min_region_voxels: int = 3) -> dict:
+                params: dict, *, min_region_voxels: int = 3, min_region_coverage: float = 0.5) -> dict:
     """Clean one run's extracted signals; return the time series, design, region QC and run QC.
 
-    A run whose retained frames cannot support the regression (fewer frames than design columns + 2)
-    is not an error: it yields an empty time series and the QC flag ``too_few_frames``.
+    ``params`` holds the denoising settings by name (``detrend``, ``lower_bpf``, ``upper_bpf``,
+    ``disable_bandpass_filter``, ``bpf_order``, ``denoise_order``). A run whose retained frames cannot support
+    the regression (fewer than the design's columns + 2) is not an error: it yields an empty time series, the
+    QC flag ``too_few_frames`` and a sentence in ``qc["problems"]``.
     """
     from ketamine_fc.core.denoise import cleaning_operator, design_matrix
 
@@ -163,29 +195,36 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
     if confounds is not None:
         names = ["intercept", "linear_trend"][: len(names) - nuisance.shape[1]] + list(nuisance.columns)
     labels = table["label"].tolist()
-    flags = []
+    atlas_voxels = signals.get("atlas_voxels", signals["region_voxels"])
+    status, coverage = region_status(signals["region_voxels"], atlas_voxels, min_voxels=min_region_voxels,
+                                     min_coverage=min_region_coverage)
+    flags, problems = [], []
     n_keep = int(keep.sum())
     fd = censoring["framewise_displacement"].to_numpy(dtype=float)
     not_dummy = censoring["dummy"].to_numpy() == 0
     if n_keep < design.shape[1] + 2:
         flags.append("too_few_frames")
+        problems.append("every frame is censored" if n_keep == 0 else
+                        f"{n_keep} retained frames are too few for the {design.shape[1]} regressors of the design "
+                        "(at least 2 more frames are needed)")
         cleaned = np.zeros((0, len(labels)))
         dv_before = np.full(n_frames, np.nan)
         dv_after = np.full(n_frames, np.nan)
     else:
         operator = cleaning_operator(
             confounds, keep, tr, low_pass=params["upper_bpf"], high_pass=params["lower_bpf"],
-            bandpass=params["bandpass"], filter_order=params["bpf_order"], detrend=params["detrend"],
-            order=params["denoise_order"])
+            bandpass=not params["disable_bandpass_filter"], filter_order=params["bpf_order"],
+            detrend=params["detrend"], order=params["denoise_order"])
         has_sub = signals["sub_voxels"].shape[1] > 0
         cleaned = clean_region_signals(
             signals["region_means"], keep, operator,
             sub_voxels=signals["sub_voxels"] if has_sub else None, sub_adjacent=signals["sub_adjacent"],
             sub_region=signals["sub_region"], sub_has_cortex=signals["sub_has_cortex"].astype(bool),
-            region_voxels=signals["region_voxels"], min_voxels=min_region_voxels)
+            usable=status == "ok")
         dv_before, dv_after = dvars_before_after(signals["sample"], keep, operator)
-    missing = [lab for lab, n in zip(labels, signals["region_voxels"]) if n < min_region_voxels]
     timeseries = pd.DataFrame(cleaned, columns=labels)
+    lost = {kind: [lab for lab, s in zip(labels, status) if s == kind] for kind in ("outside_mask", "shrunk",
+                                                                                   "too_small")}
     qc = {
         "n_frames": n_frames,
         "n_dummy": int((~not_dummy).sum()),
@@ -197,12 +236,16 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
         "mean_dvars_before": float(np.nanmean(dv_before)) if np.isfinite(dv_before).any() else float("nan"),
         "mean_dvars_after": float(np.nanmean(dv_after)) if np.isfinite(dv_after).any() else float("nan"),
         "median_tsnr": float(signals["brain_tsnr"]),
-        "n_missing_regions": len(missing),
-        "missing_regions": missing,
+        "n_missing_regions": int(np.sum(status != "ok")),
+        "missing_regions": lost["outside_mask"],
+        "shrunk_regions": lost["shrunk"],
+        "absent_regions": lost["too_small"],
         "retained_frames": np.flatnonzero(keep).tolist(),
         "flags": flags,
+        "problems": problems,
     }
     regions_qc = pd.DataFrame({"index": table["index"], "label": labels, "n_voxels": signals["region_voxels"],
+                               "n_voxels_atlas": atlas_voxels, "coverage": coverage, "status": status,
                                "tsnr": signals["region_tsnr"]})
     return {"timeseries": timeseries, "design": pd.DataFrame(design, columns=names),
             "regions_qc": regions_qc, "qc": qc}

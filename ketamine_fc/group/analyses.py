@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc.core import stats
+from ketamine_fc.errors import InputError
 from ketamine_fc.group.inputs import GroupInputs, session_table
-from ketamine_fc.group.params import MEASURES
+from ketamine_fc.core.networks import MEASURES
 
 LOGGER = logging.getLogger("ketamine_fc.group")
-VOLUMES = ("hippocampus_l", "hippocampus_r", "amygdala_l", "amygdala_r", "accumbens_l", "accumbens_r")
 
 
 def measure_columns(inputs: GroupInputs, params) -> list:
@@ -37,7 +37,16 @@ def _paired_madrs(inputs, params, timepoint) -> pd.DataFrame:
         return pd.DataFrame(columns=["baseline", "score"])
     pair = wide[[params.baseline_timepoint, timepoint]].dropna()
     pair.columns = ["baseline", "score"]
+    pair = pair[pair["baseline"] > 0]  # change and response are undefined for a baseline of 0 (logged once)
     return pair.loc[pair.index.isin(patient_ids(inputs, params))]
+
+
+def zero_baselines(inputs, params) -> list:
+    """Patients whose baseline MADRS is 0 (or below): their percent change and response are undefined."""
+    madrs = inputs.madrs
+    base = madrs[(madrs["timepoint"] == params.baseline_timepoint) & madrs["participant_id"].isin(
+        patient_ids(inputs, params))]
+    return sorted(base.loc[base["madrs"] <= 0, "participant_id"])
 
 
 def madrs_change(inputs, params, timepoint) -> pd.Series:
@@ -71,33 +80,60 @@ def lme(inputs, params, measures):
     """``FC ~ 1 + time + time:response + (1 | participant)`` per measure on the patients' pre/post sessions.
 
     Returns one row per measure and term, with ``n_obs``, ``n_participants``, the fit method and the fit's
-    convergence warning (``n/a`` when clean).
+    warning (``n/a`` when clean). A design that cannot be fit (for example every patient a responder, so that
+    time and time:response coincide) gives rows of n/a with the reason in ``warning``, logged once.
     """
     fc = session_table(inputs, params)
     resp = responders(inputs, params)
     fc = fc[fc["participant_id"].isin(patient_ids(inputs, params)) & fc["phase"].isin(["pre", "post"])]
     unknown = sorted(set(fc["participant_id"]) - set(resp.index))
     if unknown:
-        LOGGER.info("LME: %d patient(s) without MADRS at %s left out: %s", len(unknown),
+        LOGGER.info("LME: %d patient(s) without a defined response at %s left out: %s", len(unknown),
                     params.response_timepoint, ", ".join(unknown))
     fc = fc[fc["participant_id"].isin(resp.index)]
     time = (fc["phase"] == "post").to_numpy(float)
     response = resp.reindex(fc["participant_id"]).to_numpy(float)
     X = np.column_stack([np.ones(len(fc)), time, time * response])
+    terms = ["intercept", "time", "time:response"]
+    problem = lme_design_problem(time, response, fc["participant_id"].to_numpy())
+    if problem:
+        LOGGER.warning("LME not computed: %s", problem)
     rows = []
     for m in measures:
         ok = np.isfinite(fc[m].to_numpy(float))
-        y = fc[m].to_numpy(float)[ok]
-        res = stats.fit_random_intercept(y, X[ok], fc["participant_id"].to_numpy()[ok], method=params.lme_fit,
-                                         term_names=["intercept", "time", "time:response"], df_method=params.lme_df)
+        common = {"measure": m, "n_obs": int(ok.sum()), "n_participants": int(fc.loc[ok, "participant_id"].nunique()),
+                  "method": f"{params.lme_fit}/{params.lme_df}"}
+        if problem:
+            rows += [{**common, "term": t, "estimate": np.nan, "se": np.nan, "t": np.nan, "df": np.nan, "p": np.nan,
+                      "converged": False, "warning": f"not computed: {problem}"} for t in terms]
+            continue
+        res = stats.fit_random_intercept(fc[m].to_numpy(float)[ok], X[ok], fc["participant_id"].to_numpy()[ok],
+                                         method=params.lme_fit, term_names=terms, df_method=params.lme_df)
         for _, r in res.iterrows():
             rows.append({"measure": m, **r.to_dict(), "n_obs": res.attrs["n_obs"],
-                         "n_participants": res.attrs["n_groups"], "method": f"{params.lme_fit}/{params.lme_df}",
+                         "n_participants": res.attrs["n_groups"], "method": common["method"],
                          "sigma2_u": res.attrs["sigma2_u"], "sigma2_e": res.attrs["sigma2_e"],
                          "converged": bool(res.attrs["converged"]), "warning": res.attrs["warning"] or "n/a"})
         if res.attrs["warning"]:
             LOGGER.warning("LME of %s: %s", m, res.attrs["warning"])
     return pd.DataFrame(rows)
+
+
+def lme_design_problem(time, response, groups) -> str | None:
+    """Why ``1 + time + time:response`` cannot be fit to these sessions, in words (None if it can)."""
+    time, response = np.asarray(time, float), np.asarray(response, float)
+    n_sub = len(set(groups))
+    if not (time == 0).any() or not (time == 1).any():
+        return "the patients need both pre and post sessions"
+    post = time == 1
+    if (response[post] == 1).all():
+        return f"every patient with a post session is a responder ({n_sub} patients), so time and time:response " \
+               "cannot be told apart"
+    if (response[post] == 0).all():
+        return f"no patient with a post session is a responder ({n_sub} patients), so time:response is always 0"
+    if n_sub < 3 or len(time) <= 3:
+        return f"{len(time)} sessions of {n_sub} patients are too few for the model"
+    return None
 
 
 def baseline_reliability(inputs, params, measures):
@@ -146,7 +182,7 @@ def correlations(inputs, params):
     change = madrs_change(inputs, params, params.response_timepoint)
     if inputs.volumes is not None:
         vol = inputs.volumes.set_index("participant_id")
-        for s in (c for c in VOLUMES if c in vol):
+        for s in (c for c in vol.columns if c != "icv"):
             ratio = (vol[s] / vol["icv"]).reindex(change.index)
             rows.append({"x": f"{s}_icv", "y": f"madrs_change_{params.response_timepoint}",
                          **stats.pearson(ratio, change)})
@@ -186,10 +222,12 @@ CGI_TEST = "exact binomial test, one-sided: proportion with CGI-I 1-2 greater th
 
 def primary_outcomes(anova, course, lme_table, inputs, params):
     """The eight primary outcomes of the paper with raw p and the Bonferroni decision (p < alpha / 8)."""
+    anova_row = {"F": np.nan, "n": 0, "p": np.nan} if anova is None else anova.iloc[0]
     rows = [{"outcome": "madrs_rm_anova", "test": "repeated-measures ANOVA of MADRS over timepoints "
-             "(sphericity assumed)", "statistic": anova.loc[0, "F"], "n": anova.loc[0, "n"], "p": anova.loc[0, "p"]}]
-    resp_row = course.loc[course["timepoint"] == params.response_timepoint].iloc[0]
-    k, n = resp_row["cgi_improved_n"], resp_row["cgi_n"]
+             "(sphericity assumed)", "statistic": anova_row["F"], "n": anova_row["n"], "p": anova_row["p"]}]
+    resp = None if course is None else course.loc[course["timepoint"] == params.response_timepoint]
+    k, n = (resp.iloc[0]["cgi_improved_n"], resp.iloc[0]["cgi_n"]) if resp is not None and len(resp) else (np.nan,
+                                                                                                           np.nan)
     cgi = {"outcome": f"cgi_improved_{params.response_timepoint}", "test": CGI_TEST}
     if pd.notna(k) and pd.notna(n) and n > 0:
         res = stats.binomial_test(int(k), int(n), p0=0.5, alternative="greater")
@@ -239,21 +277,45 @@ def edges_limbic_change(inputs, params):
     return pd.DataFrame(rows)
 
 
+def _guarded(name, func, inputs, fallback=None):
+    """Run one analysis; if it cannot be computed, log one line, record why, and return ``fallback``."""
+    try:
+        return func()
+    except (InputError, ValueError, ZeroDivisionError, np.linalg.LinAlgError, KeyError, IndexError) as err:
+        reason = str(err).strip() or type(err).__name__
+        LOGGER.warning("%s not computed: %s", name, reason)
+        inputs.skipped[name] = f"not computed: {reason}"
+        return fallback
+
+
 def run_group_analyses(inputs: GroupInputs, params) -> dict:
-    """Every group table of the paper, keyed by its output name."""
+    """Every group table of the paper, keyed by its output name.
+
+    An analysis that cannot be computed is logged, listed in ``inputs.skipped`` and left out; the others go on.
+    """
+    zero = zero_baselines(inputs, params)
+    if zero:
+        LOGGER.warning("%s: baseline MADRS of 0, so percent change and response are undefined; left out of the "
+                       "responder groups, the LME and the correlations with MADRS change", ", ".join(zero))
     measures = measure_columns(inputs, params)
-    course, anova = clinical(inputs, params)
-    lme_table = lme(inputs, params, measures)
-    return {
+    clinical_tables = _guarded("clinical_timecourse", lambda: clinical(inputs, params), inputs, (None, None))
+    course, anova = clinical_tables
+    lme_table = _guarded("lme", lambda: lme(inputs, params, measures), inputs)
+    tables = {
         "network_fc": inputs.fc_all if inputs.fc_all is not None else inputs.fc,
         "clinical_timecourse": course,
         "clinical_anova": anova,
         "lme": lme_table,
-        "baseline_reliability": baseline_reliability(inputs, params, measures),
-        "controls_vs_patients": controls_vs_patients(inputs, params, measures),
-        "correlations": correlations(inputs, params),
-        "logistic": logistic(inputs),
-        "primary_outcomes": primary_outcomes(anova, course, lme_table, inputs, params),
-        "edges_limbic_change": edges_limbic_change(inputs, params),
+        "baseline_reliability": _guarded("baseline_reliability",
+                                         lambda: baseline_reliability(inputs, params, measures), inputs),
+        "controls_vs_patients": _guarded("controls_vs_patients",
+                                         lambda: controls_vs_patients(inputs, params, measures), inputs),
+        "correlations": _guarded("correlations", lambda: correlations(inputs, params), inputs),
+        "logistic": _guarded("logistic", lambda: logistic(inputs), inputs),
+        "primary_outcomes": _guarded("primary_outcomes", lambda: primary_outcomes(
+            anova, course, lme_table if lme_table is not None else pd.DataFrame(columns=["measure", "term"]),
+            inputs, params), inputs),
+        "edges_limbic_change": _guarded("edges_limbic_change", lambda: edges_limbic_change(inputs, params), inputs),
         "excluded_sessions": inputs.excluded_sessions,
     }
+    return {name: table for name, table in tables.items() if table is not None}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc.errors import InputError
-from ketamine_fc.group.params import MEASURES
+from ketamine_fc.core.networks import MEASURES
 from ketamine_fc.utils.derivatives import read_tsv
 
 LOGGER = logging.getLogger("ketamine_fc.group")
@@ -26,6 +26,14 @@ ASEG = {"Left-Hippocampus": "hippocampus_l", "Right-Hippocampus": "hippocampus_r
 OPTIONAL = {"cgi": ("timepoint", "cgi_i"), "bprs": ("timepoint", "bprs_positive"), "ketamine_levels": (),
             "side_effects": ()}
 FC_META = ("participant_id", "session_id", "included", "exclusion_reason", "n_frames", "mean_fd")
+#: participant-level bookkeeping columns, never analysed as measures
+FC_META_PREFIXES = ("n_pairs_", "coverage_")
+#: spellings of the intracranial volume column
+ICV_NAMES = ("icv", "etiv", "estimatedtotalintracranialvol", "total_intracranial_volume", "intracranial_volume")
+SIDES = {"left": "l", "lh": "l", "l": "l", "right": "r", "rh": "r", "r": "r"}
+STRUCTURE_ALIASES = {"accumbens_area": "accumbens", "thalamus_proper": "thalamus", "ventraldc": "ventral_dc"}
+KNOWN_STRUCTURES = ("hippocampus", "amygdala", "accumbens", "thalamus", "caudate", "putamen", "pallidum",
+                    "ventral_dc", "cerebellum_cortex", "cerebellum_white_matter", "lateral_ventricle")
 _MISSING = {"", "n/a", "na", "nan"}
 
 
@@ -47,6 +55,7 @@ class GroupInputs:
     sources: dict = field(default_factory=dict)
     fc_all: pd.DataFrame | None = None
     measures: list = field(default_factory=lambda: list(MEASURES))
+    participant_parameters: dict | None = None  # the settings that made the gathered sessions
 
 
 def _read(path: Path, required=(), what="table") -> pd.DataFrame:
@@ -102,8 +111,29 @@ def _known(df, participants, path, what):
                          path=path)
 
 
+def volume_name(column: str) -> str | None:
+    """Canonical ``structure_side`` name of a volume column (``Left-Hippocampus``, ``left_hippocampus``,
+    ``hippocampus_l``, ``lh_amygdala`` -> ``hippocampus_l``); ``icv`` for the intracranial volume; None when
+    the name is not recognised."""
+    words = [w for w in re.split(r"[-_\s.]+", str(column).strip().lower()) if w]
+    if not words:
+        return None
+    if "".join(words) in {n.replace("_", "") for n in ICV_NAMES}:
+        return "icv"
+    side = None
+    if words[0] in SIDES and len(words) > 1:
+        side, words = SIDES[words[0]], words[1:]
+    elif words[-1] in SIDES and len(words) > 1:
+        side, words = SIDES[words[-1]], words[:-1]
+    structure = STRUCTURE_ALIASES.get("_".join(words), "_".join(words))
+    if structure not in KNOWN_STRUCTURES:
+        return None
+    return f"{structure}_{side}" if side else structure
+
+
 def parse_aseg(path) -> dict:
-    """Volumes (mm^3) of the limbic structures and the estimated intracranial volume from ``aseg.stats``."""
+    """Volumes (mm^3) of the six limbic structures of the paper and the estimated intracranial volume from a
+    FreeSurfer ``aseg.stats``."""
     out = {}
     for line in Path(path).read_text().splitlines():
         if line.startswith("# Measure EstimatedTotalIntraCranialVol"):
@@ -111,7 +141,10 @@ def parse_aseg(path) -> dict:
         elif not line.startswith("#") and line.strip():
             parts = line.split()
             if len(parts) >= 5 and parts[4] in ASEG:
-                out[ASEG[parts[4]]] = float(parts[3])
+                try:
+                    out[ASEG[parts[4]]] = float(parts[3])
+                except ValueError:
+                    raise InputError(f"the volume of {parts[4]} is not a number ({parts[3]!r})", path=path) from None
     missing = sorted((set(ASEG.values()) | {"icv"}) - set(out))
     if missing:
         raise InputError(f"aseg.stats lacks {', '.join(missing)}", path=path)
@@ -119,12 +152,16 @@ def parse_aseg(path) -> dict:
 
 
 def gather_network_measures(output_dir) -> pd.DataFrame:
-    """Stack every session's one-row network-measure TSV written by the participant level."""
-    files = sorted(Path(output_dir).glob("sub-*/ses-*/func/*_desc-network_measures.tsv"))
-    files += sorted(Path(output_dir).glob("sub-*/func/*_desc-network_measures.tsv"))
+    """Stack every session's one-row network-measure TSV written by the participant level.
+
+    Sessions made with different participant-level settings (their sidecars' ``Parameters``) are never pooled:
+    that is an :class:`InputError` naming the sessions and the differing settings.
+    """
+    files = _measure_files(output_dir)
     if not files:
         raise InputError("no participant-level network measures (*_desc-network_measures.tsv) found; run the "
                          "participant level first or give --fc-table", path=output_dir)
+    check_same_settings(files, output_dir)
     frames = []
     for f in files:
         df = _read(f, ("participant_id", "session_id"), "network-measure table")
@@ -132,6 +169,44 @@ def gather_network_measures(output_dir) -> pd.DataFrame:
             raise InputError(f"expected one row, found {len(df)}", path=f)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def _measure_files(output_dir) -> list:
+    return (sorted(Path(output_dir).glob("sub-*/ses-*/func/*_desc-network_measures.tsv"))
+            + sorted(Path(output_dir).glob("sub-*/func/*_desc-network_measures.tsv")))
+
+
+def participant_parameters(files) -> dict:
+    """``{settings as JSON: [session files]}`` from the sidecars of the participant-level measure files."""
+    import json
+
+    groups: dict = {}
+    for f in files:
+        sidecar = Path(str(f)[: -len(".tsv")] + ".json")
+        try:
+            params = json.loads(sidecar.read_text(encoding="utf-8")).get("Parameters")
+        except (OSError, ValueError, AttributeError):
+            params = None
+        groups.setdefault(json.dumps(params, sort_keys=True), []).append(Path(f))
+    return groups
+
+
+def check_same_settings(files, output_dir) -> dict | None:
+    """Refuse to pool sessions made with different settings; return the common settings."""
+    import json
+
+    from ketamine_fc.utils.provenance import differences
+
+    groups = participant_parameters(files)
+    if len(groups) > 1:
+        (key_a, files_a), (key_b, files_b) = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:2]
+        diffs = differences(json.loads(key_a), json.loads(key_b) or {})
+        names = ", ".join(f.name.split("_desc-")[0].split("_space-")[0] for f in files_b[:4])
+        raise InputError(f"the participant-level outputs were made with {len(groups)} different settings and are not "
+                         f"pooled: {len(files_b)} session(s) ({names}{' ...' if len(files_b) > 4 else ''}) differ "
+                         f"from the other {len(files_a)} in {'; '.join(diffs[:6])}. Rerun those participants with "
+                         "the same settings (see OUTPUT_DIR/logs/*_config.toml)", path=output_dir)
+    return json.loads(next(iter(groups))) if groups else None
 
 
 def read_limbic_matrices(output_dir) -> dict:
@@ -204,7 +279,8 @@ def _read_fc(fc_path, fc, params, participants):
     if missing:
         raise InputError(f"the FC table lacks measure column(s) {', '.join(missing)}", path=fc_path)
     extra = []
-    for col in (c for c in fc.columns if c not in FC_META and c not in required):
+    for col in (c for c in fc.columns if c not in FC_META and c not in required
+                and not c.startswith(FC_META_PREFIXES)):
         parsed = pd.to_numeric(fc[col].astype(str).str.strip().replace(list(_MISSING), np.nan), errors="coerce")
         if parsed.notna().any():  # a numeric column (a typo in it is an error below); text columns are carried
             extra.append(col)
@@ -221,9 +297,11 @@ def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=
     if fc_table:
         fc_path = Path(fc_table)
         fc = _read(fc_path, ("participant_id", "session_id"), "FC table")
+        participant_settings = None
     else:
         fc = gather_network_measures(output_dir)
         fc_path = output_dir / "group" / "network_fc.tsv"
+        participant_settings = check_same_settings(_measure_files(output_dir), output_dir)
     sources["fc"] = str(fc_path)
     fc, measures = _read_fc(fc_path, fc, params, participants)
     included = _included(fc, fc_path)
@@ -233,7 +311,8 @@ def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=
         LOGGER.info("Session %s %s excluded (flagged at the participant level: %s)", row["participant_id"],
                     row["session_id"], row.get("exclusion_reason", "included = false"))
     inputs = GroupInputs(participants=participants, madrs=madrs, fc=fc.loc[included].reset_index(drop=True),
-                         excluded_sessions=excluded, sources=sources, fc_all=fc, measures=measures)
+                         excluded_sessions=excluded, sources=sources, fc_all=fc, measures=measures,
+                         participant_parameters=participant_settings)
     _check_phases(inputs, params)
     _load_optional(inputs, bids_dir)
     inputs.volumes = _load_volumes(bids_dir, fmriprep_dir, participants, inputs)
@@ -274,11 +353,11 @@ def _load_optional(inputs, bids_dir):
 def _load_volumes(bids_dir, fmriprep_dir, participants, inputs):
     table = bids_dir / "phenotype" / "volumes.tsv"
     if table.exists():
-        df = _read(table, ("participant_id", "icv"), "volumes table")
+        df = _read(table, ("participant_id",), "volumes table")
         _known(df, participants, table, "volumes table")
         _unique(df, ["participant_id"], table, "volumes table")
         inputs.sources["volumes"] = str(table)
-        return _numeric(df, [c for c in df.columns if c != "participant_id"], table)
+        return _volume_columns(df, table, inputs)
     fs_dir = Path(fmriprep_dir or bids_dir / "derivatives" / "fmriprep") / "sourcedata" / "freesurfer"
     rows, absent = [], []
     for pid in participants["participant_id"]:
@@ -296,6 +375,35 @@ def _load_volumes(bids_dir, fmriprep_dir, participants, inputs):
                     ", ".join(absent))
     inputs.sources["volumes"] = str(fs_dir)
     return pd.DataFrame(rows)
+
+
+def _volume_columns(df, path, inputs):
+    """Volumes renamed to ``structure_side`` where recognised; every numeric column but the ICV is analysed."""
+    renamed = {c: volume_name(c) or c for c in df.columns if c != "participant_id"}
+    icv = [c for c, n in renamed.items() if n == "icv"]
+    if not icv:
+        reason = (f"the volumes table has no intracranial volume column (icv, eTIV or EstimatedTotalIntraCranialVol;"
+                  f" columns: {', '.join(c for c in df.columns if c != 'participant_id')})")
+        LOGGER.warning("Skipping the volumetrics: %s", reason)
+        inputs.skipped["volumes"] = f"{path}: {reason}"
+        return None
+    df = df.rename(columns=renamed)
+    numeric = []
+    for col in (c for c in df.columns if c != "participant_id"):
+        parsed = pd.to_numeric(df[col].astype(str).str.strip().replace(list(_MISSING), np.nan), errors="coerce")
+        if parsed.notna().any():
+            numeric.append(col)
+    df = _numeric(df[["participant_id"] + numeric], numeric, path, "volume")
+    structures = [c for c in numeric if c != "icv"]
+    recognised = [c for c in structures if volume_name(c)]
+    if not structures:
+        LOGGER.warning("The volumes table %s has no numeric structure column besides the intracranial volume "
+                       "(columns: %s); no volume is analysed", path, ", ".join(df.columns))
+    elif not recognised:
+        LOGGER.warning("No column of the volumes table %s is a recognised structure name such as Left-Hippocampus, "
+                       "left_hippocampus or hippocampus_l (columns: %s); they are analysed under their own names",
+                       path, ", ".join(structures))
+    return df
 
 
 def session_table(inputs: GroupInputs, params) -> pd.DataFrame:

@@ -64,6 +64,9 @@ COLUMNS = {
 def write_group_tables(tables: dict, output_dir, params, inputs) -> dict:
     """Write every table to ``OUTPUT_DIR/group/<name>.tsv`` with its JSON sidecar; return name -> path."""
     folder = Path(output_dir) / "group"
+    for name in set(DESCRIPTIONS) - set(tables):  # a table not computed this time must not linger from a past run
+        for stale in (folder / f"{name}.tsv", folder / f"{name}.json"):
+            stale.unlink(missing_ok=True)
     out = {}
     for name, df in tables.items():
         columns = {c: COLUMNS.get(c, "carried from the input table") for c in df.columns}

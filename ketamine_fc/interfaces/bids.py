@@ -15,7 +15,9 @@ class _WriteDerivativesInputSpec(BaseInterfaceInputSpec):
     parameters = traits.Dict(desc="parameters recorded in every sidecar")
     metadata_file = File(exists=True, desc="JSON merged into the sidecar of the fields listed in meta_fields")
     meta_fields = traits.List(traits.Str)
+    metadata = traits.Dict(desc="entries added to every sidecar (e.g. RepetitionTime)")
     sources = traits.List(traits.Str)
+    ready = traits.Any(desc="any value: lets the sink wait for another node")
     censoring = File(exists=True)
     design = File(exists=True)
     timeseries = File(exists=True)
@@ -48,7 +50,8 @@ class WriteDerivatives(SimpleInterface):
             out = bids_path(self.inputs.output_dir, spec["entities"], spec["suffix"], spec.get("extension", ".tsv"))
             with atomic_path(out) as tmp:
                 shutil.copyfile(source, tmp)
-            meta = extra if field in (self.inputs.meta_fields or []) else {}
+            meta = dict(self.inputs.metadata or {})
+            meta.update(extra if field in (self.inputs.meta_fields or []) else {})
             write_json(sidecar(spec["description"], params, sources=self.inputs.sources or None, **meta),
                        sidecar_path(out))
             written.append(str(out))
@@ -62,6 +65,7 @@ class _WriteAtlasInputSpec(BaseInterfaceInputSpec):
     output_dir = traits.Str(mandatory=True)
     space = traits.Str(mandatory=True)
     res = traits.Either(None, traits.Str, usedefault=True)
+    grid = traits.Str("", usedefault=True, desc="grid tag, used in the name when there is no res")
     parameters = traits.Dict()
 
 
@@ -81,7 +85,8 @@ class WriteAtlas(SimpleInterface):
 
         from ketamine_fc.workflows.outputs import SEG
 
-        stem = f"atlas-{SEG}_space-{self.inputs.space}" + (f"_res-{self.inputs.res}" if self.inputs.res else "")
+        stem = f"atlas-{SEG}_space-{self.inputs.space}" + (f"_res-{self.inputs.res}" if self.inputs.res else
+                                                           f"_desc-{self.inputs.grid}" if self.inputs.grid else "")
         folder = Path(self.inputs.output_dir) / "atlases"
         meta = sidecar("Gordon 333 cortical parcels plus Seitzman 300 subcortical and cerebellar ROIs (limbic ROIs "
                        "expanded to Harvard-Oxford structures) resampled to the BOLD grid with nearest neighbour.",

@@ -6,6 +6,7 @@ import os
 
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
+from ketamine_fc.config import DenoiseParams
 from ketamine_fc.core.censoring import censoring_table
 from ketamine_fc.core.confounds import read_confounds, select_nuisance
 
@@ -30,14 +31,10 @@ class CensorFrames(SimpleInterface):
     output_spec = _CensorFramesOutputSpec
 
     def _run_interface(self, runtime):
-        p = self.inputs.params
+        params = DenoiseParams(**self.inputs.params)
         confounds = read_confounds(self.inputs.confounds)
-        table = censoring_table(
-            confounds, self.inputs.tr, fd_thresh=p["fd_thresh"], fd_radius=p["fd_radius"],
-            motion_filter_type=p["motion_filter_type"], band_stop_min=p["band_stop_min"],
-            band_stop_max=p["band_stop_max"], motion_filter_order=p["motion_filter_order"],
-            min_contig=p["min_contig"], dummy_scans=p["dummy_scans"])
-        nuisance = select_nuisance(confounds, p["nuisance_regressors"], path=self.inputs.confounds)
+        table = censoring_table(confounds, self.inputs.tr, **params.censoring())
+        nuisance = select_nuisance(confounds, params.nuisance_regressors, path=self.inputs.confounds)
         self._results["censoring"] = os.path.join(runtime.cwd, "censoring.tsv")
         self._results["nuisance"] = os.path.join(runtime.cwd, "nuisance.tsv")
         table.to_csv(self._results["censoring"], sep="\t", index=False, na_rep="n/a")

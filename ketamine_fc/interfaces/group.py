@@ -56,7 +56,7 @@ class GroupStatistics(SimpleInterface):
         from ketamine_fc.group.analyses import run_group_analyses
         from ketamine_fc.group.inputs import load_group_inputs
         from ketamine_fc.group.outputs import write_group_tables
-        from ketamine_fc.group.params import GroupParams
+        from ketamine_fc.config import GroupParams
         from ketamine_fc.reports.report import write_report
 
         params = GroupParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.inputs.params.items()})

@@ -11,6 +11,7 @@ import pandas as pd
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
 from ketamine_fc.core import regions
+from ketamine_fc.core.parcellation import count_voxels
 from ketamine_fc.core.qc import tsnr
 from ketamine_fc.errors import InputError
 from ketamine_fc.utils.bold_stream import stream_bold
@@ -42,8 +43,9 @@ class ExtractSignals(SimpleInterface):
                 raise InputError(f"the {name} is not on the BOLD grid ({img.shape[:3]} vs {bold_img.shape[:3]})",
                                  path=self.inputs.bold)
         table = pd.read_csv(self.inputs.table, sep="\t", keep_default_na=False, na_values=["n/a"])
+        dseg = np.asarray(dseg_img.dataobj)
         plan = regions.plan_extraction(
-            np.asarray(dseg_img.dataobj), np.asarray(mask_img.dataobj) > 0, bold_img.affine,
+            dseg, np.asarray(mask_img.dataobj) > 0, bold_img.affine,
             table["index"].to_numpy(), (table["structure"] == "cortex").to_numpy(),
             adjacent_cortex_mm=self.inputs.adjacent_cortex_mm, subcortical_cleanup=self.inputs.subcortical_cleanup)
         cortical = (table["structure"] == "cortex").to_numpy()
@@ -59,7 +61,8 @@ class ExtractSignals(SimpleInterface):
         np.savez(self._results["signals"], region_means=res.weighted[:, : plan.n_regions],
                  sub_adjacent=res.weighted[:, plan.n_regions:], sub_voxels=res.gathered[:, :n_sub],
                  sample=res.gathered[:, n_sub:], sub_region=plan.sub_region, sub_has_cortex=plan.sub_has_cortex,
-                 region_voxels=plan.region_voxels, region_tsnr=region_tsnr,
+                 region_voxels=plan.region_voxels, atlas_voxels=count_voxels(dseg, table["index"].to_numpy()),
+                 region_tsnr=region_tsnr,
                  brain_tsnr=np.nanmedian(voxel_tsnr) if voxel_tsnr.size else np.nan)
         return runtime
 
@@ -72,6 +75,7 @@ class _DenoiseSignalsInputSpec(BaseInterfaceInputSpec):
     tr = traits.Float(mandatory=True)
     params = traits.Dict(mandatory=True, desc="DenoiseParams.to_dict()")
     min_region_voxels = traits.Int(3, usedefault=True)
+    min_region_coverage = traits.Float(0.5, usedefault=True)
 
 
 class _DenoiseSignalsOutputSpec(TraitedSpec):
@@ -93,7 +97,8 @@ class DenoiseSignals(SimpleInterface):
         nuisance = pd.read_csv(self.inputs.nuisance, sep="\t", na_values=["n/a"])
         table = pd.read_csv(self.inputs.table, sep="\t", keep_default_na=False, na_values=["n/a"])
         out = regions.denoise_run(sig, censor, nuisance, table, self.inputs.tr, self.inputs.params,
-                          min_region_voxels=self.inputs.min_region_voxels)
+                                  min_region_voxels=self.inputs.min_region_voxels,
+                                  min_region_coverage=self.inputs.min_region_coverage)
         for key, name in (("timeseries", "timeseries.tsv"), ("design", "design.tsv"),
                           ("regions_qc", "regions_qc.tsv")):
             self._results[key] = os.path.join(runtime.cwd, name)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import html
-import platform
+import logging
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,10 @@ from ketamine_fc import __version__
 from ketamine_fc.group.outputs import DESCRIPTIONS
 from ketamine_fc.reports import figures
 from ketamine_fc.utils.derivatives import atomic_path
+from ketamine_fc.utils.provenance import versions
 
-PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "nibabel", "nilearn", "nipype", "pybids", "matplotlib")
+LOGGER = logging.getLogger("ketamine_fc.group")
+
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px}
 th{background:#f0f0f0}img{max-width:100%}.pass{color:#1b7837;font-weight:bold}.fail{color:#b2182b}
@@ -41,55 +42,87 @@ def _table(df: pd.DataFrame, max_rows=200) -> str:
 
 
 def make_figures(tables, inputs, params, folder: Path) -> list:
-    """Draw every figure the data allow; return the PNG paths."""
-    from ketamine_fc.group.analyses import madrs_change, measure_columns, patient_ids, responders, timepoint_order
+    """Draw every figure the data allow; return the PNG paths. A figure that cannot be drawn is logged and left out."""
+    out = []
+    for name, draw in FIGURES:
+        try:
+            path = draw(tables, inputs, params, folder)
+        except (KeyError, ValueError, IndexError, TypeError) as err:
+            LOGGER.warning("Figure %s not drawn: %s", name, err)
+            continue
+        if path is not None:
+            out.append(path)
+    return out
+
+
+def _madrs(tables, inputs, params, folder):
+    from ketamine_fc.group.analyses import patient_ids, timepoint_order
+
+    madrs = inputs.madrs[inputs.madrs["participant_id"].isin(patient_ids(inputs, params))]
+    return figures.madrs_figure(madrs, tables["clinical_timecourse"], timepoint_order(madrs, params), folder)
+
+
+def _prepost(tables, inputs, params, folder):
+    from ketamine_fc.group.analyses import measure_columns, patient_ids, responders
     from ketamine_fc.group.inputs import session_table
 
-    out = []
-    pts = patient_ids(inputs, params)
-    madrs = inputs.madrs[inputs.madrs["participant_id"].isin(pts)]
-    out.append(figures.madrs_figure(madrs, tables["clinical_timecourse"], timepoint_order(madrs, params), folder))
     fc = session_table(inputs, params)
+    pts = patient_ids(inputs, params)
+    return figures.prepost_figure(fc[fc["participant_id"].isin(pts)], responders(inputs, params),
+                                  measure_columns(inputs, params)[:4], folder)
+
+
+def _groups(tables, inputs, params, folder):
+    from ketamine_fc.group.analyses import measure_columns, patient_ids
+    from ketamine_fc.group.inputs import session_table
+
+    fc = session_table(inputs, params)
+    pts = patient_ids(inputs, params)
     measures = measure_columns(inputs, params)[:4]
-    out.append(figures.prepost_figure(fc[fc["participant_id"].isin(pts)], responders(inputs, params), measures,
-                                      folder))
-    controls = fc[fc["group"].astype(str) == params.control_group].groupby("participant_id")[measures].mean()
-    groups = {"controls": controls}
+    groups = {"controls": fc[fc["group"].astype(str) == params.control_group].groupby("participant_id")[
+        measures].mean()}
     for label, phase in (("patients pre", "pre"), ("patients post", "post")):
         groups[label] = fc[fc["participant_id"].isin(pts) & (fc["phase"] == phase)].groupby(
             "participant_id")[measures].mean()
     summary = {k: {m: (v[m].mean(), v[m].std() / np.sqrt(max(v[m].count(), 1))) for m in measures}
                for k, v in groups.items()}
-    out.append(figures.groups_figure(summary, measures, folder))
-    corr = tables["correlations"]
-    vol = corr[corr["x"].str.endswith("_icv")] if len(corr) else corr
-    if len(vol) and inputs.volumes is not None:
-        v = inputs.volumes.set_index("participant_id")
-        change = madrs_change(inputs, params, params.response_timepoint)
-        panels = []
-        for _, row in vol.iterrows():
-            name = row["x"].removesuffix("_icv")
-            ratio = (v[name] / v["icv"]).reindex(change.index).to_numpy(float)
-            panels.append((name, ratio, change.to_numpy(float), row["r"], row["p"]))
-        out.append(figures.volume_figure(panels, folder))
-    if len(tables["edges_limbic_change"]):
-        out.append(figures.limbic_matrix_figure(tables["edges_limbic_change"], params.limbic_edge_threshold_p,
-                                                folder))
-    return out
+    return figures.groups_figure(summary, measures, folder)
 
 
-def _versions() -> dict:
-    out = {"ketamine-fc": __version__, "python": platform.python_version()}
-    for pkg in PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+def _volumes(tables, inputs, params, folder):
+    from ketamine_fc.group.analyses import madrs_change
+
+    corr = tables.get("correlations")
+    if corr is None or not len(corr) or inputs.volumes is None:
+        return None
+    vol = corr[corr["x"].str.endswith("_icv")]
+    if not len(vol):
+        return None
+    v = inputs.volumes.set_index("participant_id")
+    change = madrs_change(inputs, params, params.response_timepoint)
+    panels = []
+    for _, row in vol.iterrows():
+        name = row["x"].removesuffix("_icv")
+        ratio = (v[name] / v["icv"]).reindex(change.index).to_numpy(float)
+        panels.append((name, ratio, change.to_numpy(float), row["r"], row["p"]))
+    return figures.volume_figure(panels, folder)
+
+
+def _limbic(tables, inputs, params, folder):
+    edges = tables.get("edges_limbic_change")
+    if edges is None or not len(edges):
+        return None
+    return figures.limbic_matrix_figure(edges, params.limbic_edge_threshold_p, folder)
+
+
+FIGURES = (("MADRS time course", _madrs), ("pre/post network measures", _prepost),
+           ("controls vs patients", _groups), ("volumes", _volumes), ("limbic change matrix", _limbic))
 
 
 def _findings(tables, params) -> str:
-    prim = tables["primary_outcomes"]
+    prim = tables.get("primary_outcomes")
+    if prim is None:
+        return "<p><em>The primary outcomes could not be computed (see Analyses not computed).</em></p>"
     items = []
     for _, r in prim.iterrows():
         css = "pass" if r["passes_bonferroni"] else "fail"
@@ -116,11 +149,11 @@ def write_report(tables, inputs, params, output_dir) -> Path:
                       _table(df)]
     parts += ["<h2>Excluded sessions (excluded_sessions)</h2>", _table(inputs.excluded_sessions)]
     if inputs.skipped:
-        parts += ["<h2>Analyses skipped</h2><ul>"] + [f"<li>{html.escape(k)}: {html.escape(v)}</li>"
+        parts += ["<h2>Analyses skipped or not computed</h2><ul>"] + [f"<li>{html.escape(k)}: {html.escape(v)}</li>"
                                                       for k, v in inputs.skipped.items()] + ["</ul>"]
     parts += ["<h2>Parameters</h2>", _table(pd.DataFrame([params.to_dict()]).T.reset_index().rename(
         columns={"index": "parameter", 0: "value"})),
-              "<h2>Software</h2>", _table(pd.DataFrame(list(_versions().items()), columns=["package", "version"])),
+              "<h2>Software</h2>", _table(pd.DataFrame(list(versions().items()), columns=["package", "version"])),
               "</body></html>"]
     path = folder / "report.html"
     with atomic_path(path) as tmp:

@@ -1,60 +1,129 @@
-"""Collect the participant-level inputs from fMRIPrep derivatives once, with pybids.
+"""Find the participant-level inputs in fMRIPrep derivatives once, with pybids.
 
-The layout is indexed a single time; the result is a plain list of :class:`RunInputs` that the workflow
-factories receive. Problems that can be seen without reading image data (a missing confounds file, a
-confounds table whose length differs from the BOLD's, a participant that does not exist) are found here,
-so that a bad run is reported in one sentence and the other participants still run.
+The layout is indexed a single time. Each preprocessed BOLD run becomes a :class:`RunInputs` naming its files;
+its companions (brain mask, boldref, confounds) are found by fMRIPrep's naming rules from the BOLD's own name, so
+runs that differ by any BIDS entity (``acq``, ``rec``, ``dir``, ``echo``, ...) never borrow each other's files.
+Problems visible from names alone (a missing participant, a missing mask or confounds file, a run present at
+several resolutions) are returned as :class:`Problem` records; the checks that read headers and tables are in
+:mod:`ketamine_fc.utils.checks`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nibabel as nb
 
 from ketamine_fc.errors import InputError
 
 LOGGER = logging.getLogger("ketamine_fc.bids")
+
+#: BIDS entities as written in file names -> pybids names, in BIDS order
+SHORT = {"sub": "subject", "ses": "session", "task": "task", "acq": "acquisition", "ce": "ceagent",
+         "rec": "reconstruction", "dir": "direction", "run": "run", "echo": "echo", "part": "part",
+         "space": "space", "cohort": "cohort", "res": "res", "den": "den", "desc": "desc"}
+#: the entities that name a run (the spatial ones and ``desc`` do not)
+RUN_ENTITIES = ("subject", "session", "task", "acquisition", "ceagent", "reconstruction", "direction", "run",
+                "echo", "part")
+LONG = {v: k for k, v in SHORT.items()}
+
+
+def parse_name(name: str) -> tuple[dict, str]:
+    """Entities (pybids names, values as written) and suffix of a BIDS file name."""
+    stem = re.sub(r"(\.[A-Za-z0-9]+)+$", "", Path(name).name)
+    parts = stem.split("_")
+    entities = {}
+    for part in parts[:-1]:
+        key, sep, value = part.partition("-")
+        if sep and key in SHORT:
+            entities[SHORT[key]] = value
+    return entities, parts[-1]
+
+
+def safe(label) -> str:
+    """A label usable in a Nipype node name."""
+    return "".join(c if c.isalnum() else "_" for c in str(label))
 
 
 @dataclass
 class RunInputs:
     """Files and metadata of one preprocessed BOLD run."""
 
-    subject: str
-    session: str | None
-    task: str
-    run: str | None
+    entities: dict  # RUN_ENTITIES present in the BOLD name, values as written
     bold: str
     mask: str
     confounds: str
-    boldref: str | None
-    tr: float
-    n_frames: int
-    space: str
+    boldref: str | None = None
+    tr: float = 0.0
+    n_frames: int = 0
+    space: str = ""
     res: str | None = None
     grid: tuple = ()
+    sidecar_tr: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property
-    def entities(self) -> dict:
-        ent = {"subject": self.subject, "session": self.session, "task": self.task, "run": self.run}
-        return {k: v for k, v in ent.items() if v is not None}
+    def subject(self) -> str:
+        return self.entities["subject"]
 
     @property
-    def key(self) -> str:
-        return "_".join(f"{k[:3] if k != 'subject' else 'sub'}-{v}" for k, v in self.entities.items())
+    def session(self) -> str | None:
+        return self.entities.get("session")
+
+    @property
+    def task(self) -> str:
+        return self.entities.get("task", "")
+
+    @property
+    def run(self) -> str | None:
+        return self.entities.get("run")
+
+    @property
+    def label(self) -> str:
+        """``sub-01_ses-pre1_task-rest_acq-hi_run-1``: the run's name in messages and outputs."""
+        return "_".join(f"{LONG[k]}-{v}" for k, v in self.entities.items())
+
+    @property
+    def short_label(self) -> str:
+        """The run within its session: ``acq-hi_run-1`` (``task-rest`` when nothing else names it)."""
+        rest = [f"{LONG[k]}-{v}" for k, v in self.entities.items() if k not in ("subject", "session", "task")]
+        return "_".join(rest) or f"task-{self.task}"
+
+    @property
+    def name(self) -> str:
+        """Node-safe name within its participant: ``ses_pre1_acq_hi_run_1`` (task left out)."""
+        parts = [f"{LONG[k]}_{safe(v)}" for k, v in self.entities.items() if k not in ("subject", "task")]
+        return "_".join(parts) or "run"
+
+    @property
+    def key(self) -> tuple:
+        """What identifies the run regardless of its resolution."""
+        return tuple(sorted(self.entities.items()))
+
+
+@dataclass
+class Problem:
+    """Something that stops one run, session or participant; reported as one line."""
+
+    message: str
+    subject: str | None = None
+    session: str | None = None
+    run: str | None = None  # the run's label
+    kind: str = "error"
+
+    def line(self) -> str:
+        where = self.run or " ".join(p for p in (f"sub-{self.subject}" if self.subject else None,
+                                                 f"ses-{self.session}" if self.session else None) if p)
+        return f"{where}: {self.message}" if where else self.message
 
 
 @dataclass
 class Collection:
-    """Every usable run, grouped by participant and session, plus the problems found."""
+    """Every run found, plus the problems seen from names alone."""
 
     runs: list
-    problems: list  # (participant, session or None, message)
+    problems: list
 
     def sessions(self) -> dict:
         out: dict = {}
@@ -73,12 +142,13 @@ def index_derivatives(fmriprep_dir):
 
     fmriprep_dir = Path(fmriprep_dir)
     if not (fmriprep_dir / "dataset_description.json").exists():
-        raise InputError(
-            "no fMRIPrep derivatives here (dataset_description.json missing); "
-            "give their location with --derivatives fmriprep=PATH",
-            path=fmriprep_dir,
-        )
-    return BIDSLayout(str(fmriprep_dir), validate=False, config=["bids", "derivatives"])
+        raise InputError("no fMRIPrep derivatives here (dataset_description.json missing); give their location "
+                         "with --derivatives fmriprep=PATH", path=fmriprep_dir)
+    try:
+        return BIDSLayout(str(fmriprep_dir), validate=False, config=["bids", "derivatives"])
+    except Exception as err:  # pybids raises its own errors for a malformed dataset_description.json
+        raise InputError(f"pybids cannot index these derivatives ({type(err).__name__}: {err})",
+                         path=fmriprep_dir) from None
 
 
 def collect_runs(fmriprep_dir, *, participant_label=(), session_label=(), task="rest",
@@ -90,110 +160,92 @@ def collect_runs(fmriprep_dir, *, participant_label=(), session_label=(), task="
     participant_label, session_label : sequence of str
         Labels with or without the ``sub-``/``ses-`` prefix; empty means all.
     res : str, optional
-        fMRIPrep ``res-`` entity value (for example ``2``); ``None`` accepts any single resolution.
+        fMRIPrep ``res-`` value (for example ``2``). Without it a run present at several resolutions is refused.
     """
     layout = layout or index_derivatives(fmriprep_dir)
     subjects = layout.get_subjects()
     wanted = [_strip(p, "sub-") for p in participant_label] or sorted(subjects)
     problems = []
-    for label in wanted:
-        if label not in subjects:
-            problems.append((label, None, f"participant sub-{label} does not exist in {fmriprep_dir} "
-                                          f"(found: {', '.join('sub-' + s for s in sorted(subjects)[:10]) or 'none'})"))
+    for lab in wanted:
+        if lab not in subjects:
+            shown = ", ".join("sub-" + s for s in sorted(subjects)[:10]) or "none"
+            problems.append(Problem(f"participant sub-{lab} does not exist in {fmriprep_dir} (found: {shown})",
+                                    subject=lab))
     sessions = [_strip(s, "ses-") for s in session_label]
     runs = []
-    for label in (w for w in wanted if w in subjects):
-        query = dict(subject=label, task=task, datatype="func", extension=[".nii.gz", ".nii"])
+    for lab in (w for w in wanted if w in subjects):
+        query = dict(subject=lab, task=task, datatype="func", extension=[".nii.gz", ".nii"])
         if sessions:
             query["session"] = sessions
-        bolds = layout.get(suffix="bold", desc="preproc", space=space, **query)
-        if res is not None:
-            bolds = [b for b in bolds if str(b.entities.get("res", "")) == str(res)]
+        bolds = [b.path for b in layout.get(suffix="bold", desc="preproc", space=space, **query)]
         if not bolds:
             found = sorted({b.entities.get("space", "none") for b in layout.get(suffix="bold", desc="preproc", **query)})
-            problems.append((label, None, f"sub-{label} has no preprocessed '{task}' BOLD in space {space}"
-                                          + (f" (spaces found: {', '.join(found)})" if found else "")))
+            problems.append(Problem(f"sub-{lab} has no preprocessed '{task}' BOLD in space {space}"
+                                    + (f" (spaces found: {', '.join(found)})" if found else ""), subject=lab))
             continue
-        for bold in bolds:
-            try:
-                runs.append(_run_inputs(layout, bold))
-            except InputError as err:
-                problems.append((label, bold.entities.get("session"), str(err)))
+        found_runs, found_problems = _runs_of(bolds, space, res)
+        runs += found_runs
+        problems += found_problems
     return Collection(runs, problems)
 
 
-def _one(layout, entities, **query):
-    """The first file sharing the run's entities that matches ``query`` (None if absent)."""
-    ent = {k: v for k, v in entities.items() if k in ("subject", "session", "task", "run", "acquisition",
-                                                      "echo", "direction", "reconstruction")}
-    hits = layout.get(**ent, **query)
-    if not hits:
-        return None
-    return hits[0]
+def _runs_of(bolds, space, res):
+    """RunInputs for one participant's BOLD files; a run at several resolutions is refused unless ``res`` picks."""
+    by_key: dict = {}
+    for path in sorted(bolds):
+        entities, _ = parse_name(path)
+        run_entities = {k: entities[k] for k in RUN_ENTITIES if k in entities}
+        by_key.setdefault(tuple(sorted(run_entities.items())), []).append((path, entities, run_entities))
+    runs, problems = [], []
+    for versions in by_key.values():
+        if res is not None:
+            versions = [v for v in versions if v[1].get("res") == str(res)]
+            if not versions:
+                continue
+        run_entities = versions[0][2]
+        label = "_".join(f"{LONG[k]}-{v}" for k, v in run_entities.items())
+        if len(versions) > 1:
+            variants = ", ".join(sorted({"_".join(f"{LONG[k]}-{e[k]}" for k in ("res", "den", "cohort") if k in e)
+                                         or Path(p).name for p, e, _ in versions}))
+            res_values = sorted({e["res"] for _, e, _ in versions if "res" in e})
+            fix = (f"choose one with --space {space}:res-{res_values[-1]}" if res_values else
+                   "remove the extra copies")
+            problems.append(Problem(f"the BOLD exists in {len(versions)} versions in space {space} ({variants}); "
+                                    f"{fix}", subject=run_entities["subject"], session=run_entities.get("session"),
+                                    run=label))
+            continue
+        path, entities, run_entities = versions[0]
+        try:
+            runs.append(_run_inputs(Path(path), entities, run_entities))
+        except InputError as err:
+            problems.append(Problem(str(err), subject=run_entities["subject"], session=run_entities.get("session"),
+                                    run=label))
+    return runs, problems
 
 
-def _run_inputs(layout, bold) -> RunInputs:
-    ent = bold.entities
-    path = Path(bold.path)
-    spatial = {"space": ent.get("space")}
-    if "res" in ent:
-        spatial["res"] = ent["res"]
-    mask = _one(layout, ent, suffix="mask", desc="brain", extension=[".nii.gz", ".nii"], **spatial)
+def companion(bold: Path, replacement: str) -> Path:
+    """A file named like ``bold`` with ``desc-preproc_bold.nii[.gz]`` replaced."""
+    return bold.with_name(re.sub(r"_desc-preproc_bold\.nii(\.gz)?$", replacement, bold.name))
+
+
+def _existing(*candidates):
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _run_inputs(bold: Path, entities: dict, run_entities: dict) -> RunInputs:
+    gz = ".nii.gz" if bold.name.endswith(".gz") else ".nii"
+    other = ".nii" if gz == ".nii.gz" else ".nii.gz"
+    mask = _existing(companion(bold, f"_desc-brain_mask{gz}"), companion(bold, f"_desc-brain_mask{other}"))
     if mask is None:
-        raise InputError("no brain mask (desc-brain_mask) found beside this BOLD run", path=path)
-    conf = _one(layout, ent, desc="confounds", suffix=["timeseries", "regressors"],
-                extension=".tsv", space=None)
-    if conf is None:
-        stem = path.name.split("_space-")[0]
-        raise InputError(f"the confounds file is missing (expected {stem}_desc-confounds_timeseries.tsv "
-                         "in the same folder)", path=path)
-    boldref = _one(layout, ent, suffix="boldref", extension=[".nii.gz", ".nii"], **spatial)
-    tr = _repetition_time(bold)
-    img = nb.load(path)
-    if img.ndim != 4:
-        raise InputError(f"the BOLD image is not 4-D (shape {img.shape})", path=path)
-    n_frames = int(img.shape[3])
-    n_rows = _count_rows(conf.path)
-    if n_rows != n_frames:
-        raise InputError(f"the confounds file has {n_rows} rows but the BOLD series has {n_frames} frames",
-                         path=conf.path)
-    return RunInputs(
-        subject=ent["subject"], session=ent.get("session"), task=ent["task"], run=_run_label(ent.get("run")),
-        bold=str(path), mask=mask.path, confounds=conf.path, boldref=boldref.path if boldref else None,
-        tr=tr, n_frames=n_frames, space=ent.get("space"), res=str(ent["res"]) if "res" in ent else None,
-        grid=grid_signature(img),
-    )
-
-
-def grid_signature(img) -> tuple:
-    """Shape and affine (rounded to 0.01 mm) of an image's voxel grid: runs sharing it share one atlas."""
-    import numpy as np
-
-    return tuple(int(n) for n in img.shape[:3]) + tuple(np.round(img.affine[:3].ravel(), 2).tolist())
-
-
-def _run_label(run):
-    if run is None:
-        return None
-    return str(run) if not hasattr(run, "real") else f"{int(run)}"
-
-
-def _repetition_time(bold) -> float:
-    meta = bold.get_metadata()
-    tr = meta.get("RepetitionTime")
-    if tr is None:
-        sidecar = Path(str(bold.path).replace(".nii.gz", ".json").replace(".nii", ".json"))
-        if sidecar.exists():
-            tr = json.loads(sidecar.read_text()).get("RepetitionTime")
-    if tr is None:
-        zooms = nb.load(bold.path).header.get_zooms()
-        tr = zooms[3] if len(zooms) > 3 and zooms[3] > 0 else None
-    if tr is None or not float(tr) > 0:
-        raise InputError("RepetitionTime is missing from the JSON sidecar and the NIfTI header", path=bold.path)
-    return float(tr)
-
-
-def _count_rows(path) -> int:
-    with open(path, "rb") as fobj:
-        lines = [ln for ln in fobj.read().splitlines() if ln.strip()]
-    return max(len(lines) - 1, 0)
+        raise InputError(f"no brain mask beside this BOLD run (expected {companion(bold, '_desc-brain_mask' + gz).name})",
+                         path=bold)
+    stem = bold.name.split("_space-")[0]
+    confounds = _existing(bold.with_name(f"{stem}_desc-confounds_timeseries.tsv"),
+                          bold.with_name(f"{stem}_desc-confounds_regressors.tsv"))
+    if confounds is None:
+        raise InputError(f"the confounds file is missing (expected {stem}_desc-confounds_timeseries.tsv in the same "
+                         "folder)", path=bold)
+    boldref = _existing(companion(bold, f"_boldref{gz}"), companion(bold, f"_boldref{other}"))
+    return RunInputs(entities=run_entities, bold=str(bold), mask=str(mask), confounds=str(confounds),
+                     boldref=str(boldref) if boldref else None, space=entities.get("space", ""),
+                     res=entities.get("res"))

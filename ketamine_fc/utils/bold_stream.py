@@ -96,12 +96,23 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
     view = memoryview(buf)
     offset = int(img.dataobj.offset)
     origin = None
-    with _open_stream(path) as fobj:
-        _skip(fobj, offset, path)
+    try:
+        stream = _open_stream(path)
+        _skip(stream, offset, path)
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(f"cannot open the BOLD data ({type(err).__name__}: {err})", path=path) from None
+    with stream as fobj:
         t0 = 0
         while t0 < n_frames:
             k = min(per_chunk, n_frames - t0)
-            got = _read_exact(fobj, view[: k * frame_bytes])
+            try:
+                got = _read_exact(fobj, view[: k * frame_bytes])
+            except Exception as err:  # gzip/zlib raise EOFError, OSError, zlib errors for damaged streams
+                raise InputError(f"the compressed data is damaged after {t0} of {n_frames} frames "
+                                 f"({type(err).__name__}: {err}); the file is truncated or corrupt, copy it again",
+                                 path=path) from None
             if got < k * frame_bytes:
                 raise InputError(
                     f"the file ends after {t0 + got // frame_bytes} of {n_frames} frames (truncated download?)",
@@ -111,6 +122,10 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
             data = frames[:, mask_index].astype(np.float32, copy=False)
             if slope != 1.0 or inter != 0.0:
                 data = data * np.float32(slope) + np.float32(inter)
+            if data.dtype.kind == "f" and not np.isfinite(data).all():
+                bad = ~np.isfinite(data)
+                raise InputError(f"the BOLD series contains NaN or infinite values inside the brain mask ({int(bad.sum())}"
+                                 f" value(s), first in frame {t0 + int(np.flatnonzero(bad.any(axis=1))[0])})", path=path)
             out_g[t0 : t0 + k] = data[:, gather]
             if origin is None:  # sums of deviations from the first frame keep float32 precise
                 origin = data[0].copy()

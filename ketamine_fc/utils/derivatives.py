@@ -119,9 +119,9 @@ def write_dataset_description(output_dir, name="ketamine-fc derivatives", source
     return write_json(desc, Path(output_dir) / "dataset_description.json")
 
 
-ENTITY_ORDER = ("subject", "session", "task", "acquisition", "reconstruction", "direction", "run", "space",
-                "cohort", "res", "den", "segmentation", "stat", "desc")
-ENTITY_KEYS = {"subject": "sub", "session": "ses", "acquisition": "acq", "reconstruction": "rec",
+ENTITY_ORDER = ("subject", "session", "task", "acquisition", "ceagent", "reconstruction", "direction", "run",
+                "echo", "part", "space", "cohort", "res", "den", "segmentation", "stat", "desc")
+ENTITY_KEYS = {"subject": "sub", "session": "ses", "acquisition": "acq", "ceagent": "ce", "reconstruction": "rec",
                "direction": "dir", "segmentation": "seg"}
 
 

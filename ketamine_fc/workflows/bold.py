@@ -59,8 +59,8 @@ def init_bold_wf(*, denoise: DenoiseParams = DenoiseParams(), atlas: AtlasParams
     extract = pe.Node(ExtractSignals(subcortical_cleanup=denoise.subcortical_cleanup,
                                      adjacent_cortex_mm=denoise.adjacent_cortex_mm),
                       name="extract_signals", mem_gb=mem_gb)
-    clean = pe.Node(DenoiseSignals(params=params, min_region_voxels=atlas.min_region_voxels),
-                    name="denoise_signals")
+    clean = pe.Node(DenoiseSignals(params=params, min_region_voxels=atlas.min_region_voxels,
+                                   min_region_coverage=atlas.min_region_coverage), name="denoise_signals")
     if build_atlas:
         atlas_wf = init_atlas_wf(atlas=atlas)
         workflow.connect([
@@ -99,7 +99,7 @@ def init_atlas_wf(*, atlas: AtlasParams = AtlasParams(), name: str = "atlas_wf")
     Inputs
     ------
     reference : str
-        An image on the BOLD grid (its brain mask is best: voxel counts are taken inside it).
+        An image on the BOLD grid (the atlas does not depend on any brain mask: coverage is judged per run).
 
     Outputs
     -------
@@ -109,10 +109,11 @@ def init_atlas_wf(*, atlas: AtlasParams = AtlasParams(), name: str = "atlas_wf")
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=["reference"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["dseg", "table"]), name="outputnode")
-    build = pe.Node(BuildAtlas(atlas_dir=atlas.atlas_dir, hippocampus_split_y=atlas.hippocampus_split_y,
-                               min_region_voxels=atlas.min_region_voxels), name="build_atlas", mem_gb=0.5)
+    build = pe.Node(BuildAtlas(atlas_dir=str(atlas.atlas_dir) if atlas.atlas_dir else None,
+                               hippocampus_split_y=atlas.hippocampus_split_y, min_region_voxels=atlas.min_region_voxels),
+                    name="build_atlas", mem_gb=0.5)
     workflow.connect([
-        (inputnode, build, [("reference", "reference"), ("reference", "mask")]),
+        (inputnode, build, [("reference", "reference")]),
         (build, outputnode, [("dseg", "dseg"), ("table", "table")]),
     ])
     return workflow
@@ -120,6 +121,7 @@ def init_atlas_wf(*, atlas: AtlasParams = AtlasParams(), name: str = "atlas_wf")
 
 def estimate_bold_mem_gb(n_frames: int, shape=(91, 109, 91)) -> float:
     """Peak memory of the streamed read: one chunk of frames plus the kept signals, with a margin."""
+    shape = tuple(shape) if len(shape) >= 3 else (91, 109, 91)
     n_vox = int(shape[0]) * int(shape[1]) * int(shape[2])
     chunk = 32 * 2**20 * 3  # decompressed chunk, gathered copy, float32 conversion
     kept = n_frames * 20000 * 8  # region means, subcortical voxels, adjacent cortex, QC sample

@@ -18,7 +18,7 @@ def init_group_wf(*, bids_dir, output_dir, params, fc_table=None, fmriprep_dir=N
 
     .. workflow::
 
-        from ketamine_fc.group.params import GroupParams
+        from ketamine_fc.config import GroupParams
         from ketamine_fc.workflows.group import init_group_wf
         wf = init_group_wf(bids_dir=".", output_dir="out", params=GroupParams(), fc_table="fc.tsv")
 
@@ -52,8 +52,13 @@ def init_group_wf(*, bids_dir, output_dir, params, fc_table=None, fmriprep_dir=N
 
 def run_group(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=None, work_dir=None, plugin="Linear",
               plugin_args=None) -> Path:
-    """Build and run the group workflow; return the report path."""
+    """Build and run the group workflow from Python; return the report path.
+
+    Raises :class:`~ketamine_fc.errors.KetamineFCError` with the node's message if the statistics fail.
+    """
+    from ketamine_fc.errors import KetamineFCError
     from ketamine_fc.utils.derivatives import write_dataset_description
+    from ketamine_fc.utils.execution import run_workflow
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -61,9 +66,8 @@ def run_group(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=None, wo
     wf = init_group_wf(bids_dir=bids_dir, output_dir=output_dir, params=params, fc_table=fc_table,
                        fmriprep_dir=fmriprep_dir)
     wf.base_dir = str(work_dir or Path.cwd() / "work")
-    wf.config["execution"].update({"crashdump_dir": str(Path(wf.base_dir) / "crash"), "crashfile_format": "txt",
-                                   "remove_unnecessary_outputs": "false"})
     LOGGER.info("Running the group statistics")
-    result = wf.run(plugin=plugin, plugin_args=plugin_args or {})
-    node = next(n for n in result.nodes() if n.name == "group_statistics")
-    return Path(node.result.outputs.report)
+    failures = run_workflow(wf, plugin, plugin_args or {}, Path(wf.base_dir) / "crash" / "run_group")
+    if failures:
+        raise KetamineFCError(failures[0].message)
+    return output_dir / "group" / "report.html"

@@ -6,6 +6,7 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from ketamine_fc.interfaces.bids import WriteDerivatives
+from ketamine_fc.utils.derivatives import bids_path
 
 SEG = "GordonSeitzman"
 
@@ -17,7 +18,10 @@ RUN_OUTPUTS = {
                "confounds), fit on retained frames only."),
     "timeseries": ({"stat": "mean"}, "timeseries", "Cleaned region mean time series, retained frames only; one "
                    "column per region label; n/a marks a region with too few voxels."),
-    "regions_qc": ({"desc": "regions"}, "qc", "Per-region voxel count on the BOLD grid and temporal SNR."),
+    "regions_qc": ({"desc": "regions"}, "qc", "Per region: voxels inside the brain mask (n_voxels) and on the grid "
+                   "(n_voxels_atlas), their ratio (coverage), status (ok; shrunk: coverage below "
+                   "min_region_coverage; outside_mask: fewer than min_region_voxels inside the mask; too_small: "
+                   "fewer on the grid itself; all but ok are n/a in the time series) and temporal SNR."),
 }
 
 SESSION_OUTPUTS = {
@@ -28,45 +32,62 @@ SESSION_OUTPUTS = {
     "relmat_limbic": ({"stat": "pearsoncorrelation", "desc": "limbic"}, "relmat", "Fisher-z FC among the 10 limbic "
                       "regions (amygdala, anterior and posterior hippocampus, accumbens, antero-medial thalamus)."),
     "measures": ({"desc": "network"}, "measures", "Network measures (mean Fisher-z FC): within-DMN, sgACC-DMN, "
-                 "within-limbic, within-visual; retained frames, mean FD and inclusion in group analysis."),
+                 "within-limbic, within-visual; retained frames, mean FD, inclusion in group analysis and why not; "
+                 "n_pairs_* = region pairs averaged in each measure; coverage_* = fraction of each network set's "
+                 "regions covered by the brain mask."),
     "qc": ({}, "qc", "Quality control per run and for the session: frames, censoring, FD, DVARS before and after "
-           "cleaning, temporal SNR, flags and inclusion."),
+           "cleaning, temporal SNR, regions missing or shrunk by the brain mask, flags and inclusion."),
 }
 
 
-def _sink(workflow, inputnode, outputs, *, output_dir, entities, parameters, space, sources=(), meta_fields=()):
+def _entities(field, entities, extra, space):
+    ents = dict(entities, **extra)
+    if field not in ("censoring", "design", "qc"):
+        ents.update(space=space, segmentation=SEG)
+    return ents
+
+
+def session_output(output_dir, entities: dict, space: str, field: str):
+    """Path of one session output (``measures``, ``qc``, ``relmat_z`` ...) under ``output_dir``."""
+    extra, suffix, _ = SESSION_OUTPUTS[field]
+    return bids_path(output_dir, _entities(field, entities, extra, space), suffix, ".tsv")
+
+
+def _sink(workflow, inputnode, outputs, *, output_dir, entities, parameters, space, sources=(), meta_fields=(),
+          metadata=None):
     specs = {}
     for field, (extra, suffix, description) in outputs.items():
-        ents = dict(entities, **extra)
-        if field not in ("censoring", "design", "qc"):
-            ents.update(space=space, segmentation=SEG)
-        specs[field] = {"entities": ents, "suffix": suffix, "description": description}
+        specs[field] = {"entities": _entities(field, entities, extra, space), "suffix": suffix,
+                        "description": description}
     node = pe.Node(WriteDerivatives(output_dir=str(output_dir), specs=specs, parameters=parameters,
-                                    sources=[str(s) for s in sources], meta_fields=list(meta_fields)),
+                                    sources=[str(s) for s in sources], meta_fields=list(meta_fields),
+                                    metadata=dict(metadata or {})),
                    name="ds_outputs")
     workflow.connect([(inputnode, node, [(f, f) for f in outputs])])
     return node
 
 
 def init_run_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict, source_files=(),
-                            name="run_derivatives_wf"):
+                            metadata=None, name="run_derivatives_wf"):
     """Write one run's censoring table, design, region time series and region QC.
 
-    The run QC (``inputnode.qc``) goes into the sidecar of the time series.
+    The run QC (``inputnode.qc``) goes into the sidecar of the time series; ``metadata`` (for example the
+    ``RepetitionTime``) into every sidecar. Nothing is written before ``inputnode.ready`` is set (connect the
+    session's result to it, so that a session is written whole or not at all).
     """
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(niu.IdentityInterface(fields=list(RUN_OUTPUTS) + ["qc"]), name="inputnode")
+    inputnode = pe.Node(niu.IdentityInterface(fields=list(RUN_OUTPUTS) + ["qc", "ready"]), name="inputnode")
     node = _sink(workflow, inputnode, RUN_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,
-                 space=space, sources=source_files, meta_fields=["timeseries"])
-    workflow.connect(inputnode, "qc", node, "metadata_file")
+                 space=space, sources=source_files, meta_fields=["timeseries"], metadata=metadata)
+    workflow.connect([(inputnode, node, [("qc", "metadata_file"), ("ready", "ready")])])
     return workflow
 
 
-def init_session_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict,
+def init_session_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict, metadata=None,
                                 name="session_derivatives_wf"):
     """Write one session's FC matrices, network measures and QC."""
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=list(SESSION_OUTPUTS)), name="inputnode")
     _sink(workflow, inputnode, SESSION_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,
-          space=space)
+          space=space, metadata=metadata)
     return workflow

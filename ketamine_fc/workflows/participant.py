@@ -1,106 +1,85 @@
-"""Workflow for one participant: every run of every session, then FC per session, written as derivatives."""
+"""Workflow for one participant: the atlas per BOLD grid, every run, FC per session, written as derivatives."""
 
 from __future__ import annotations
 
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
+from ketamine_fc.interfaces.bids import WriteAtlas
+from ketamine_fc.utils.bids import safe
 from ketamine_fc.workflows.bold import estimate_bold_mem_gb, init_atlas_wf, init_bold_wf
 from ketamine_fc.workflows.outputs import init_run_derivatives_wf, init_session_derivatives_wf
 from ketamine_fc.workflows.session import init_session_fc_wf
 
 
-def _safe(label: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in label)
-
-
-def init_participant_wf(*, subject: str, sessions: dict, settings, grid_ids: dict | None = None, name=None):
-    """All sessions of one participant.
+def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
+    """All sessions of one participant, from a checked plan.
 
     .. workflow::
 
         from pathlib import Path
         from ketamine_fc.config import Settings
+        from ketamine_fc.plan import SessionPlan
         from ketamine_fc.utils.bids import RunInputs
         from ketamine_fc.workflows.participant import init_participant_wf
-        run = RunInputs("01", "pre1", "rest", "1", "bold.nii.gz", "mask.nii.gz", "conf.tsv", None, 2.0, 200,
-                        "MNI152NLin6Asym")
-        wf = init_participant_wf(subject="01", sessions={"pre1": [run]},
-                                 settings=Settings(bids_dir=Path("."), output_dir=Path("out")))
+        run = RunInputs({"subject": "01", "session": "pre1", "task": "rest", "run": "1"}, "bold.nii.gz",
+                        "mask.nii.gz", "conf.tsv", tr=2.0, n_frames=200, space="MNI152NLin6Asym")
+        settings = Settings(bids_dir=Path("."), output_dir=Path("out"), analysis_level="participant")
+        wf = init_participant_wf(subject="01", sessions=[SessionPlan("01", "pre1", [run], 240)], settings=settings)
 
     Parameters
     ----------
     subject : str
         Participant label without ``sub-``.
-    sessions : dict
-        Session label (or None) -> list of :class:`ketamine_fc.utils.bids.RunInputs`.
+    sessions : list of :class:`ketamine_fc.plan.SessionPlan`
+        The participant's checked sessions.
     settings : ketamine_fc.config.Settings
-    grid_ids : dict, optional
-        Grid signature -> number, when the caller builds one atlas per grid for many participants: the atlas
-        of grid ``k`` then comes in through ``inputnode.dseg_k`` and ``inputnode.table_k``. By default the
-        participant builds its own atlas for each grid its runs use.
 
     Outputs
     -------
-    dseg, table
-        The atlas on the grid of the first run.
     measures
         One-row network-measure TSVs, one per session.
     """
-    workflow = pe.Workflow(name=name or f"sub_{_safe(subject)}_wf")
-    params = {"denoise": settings.denoise.to_dict(), "atlas": settings.atlas.to_dict()}
-    outputnode = pe.Node(niu.IdentityInterface(fields=["dseg", "table", "measures"]), name="outputnode")
-    grids = sorted({run.grid for runs in sessions.values() for run in runs}, key=str)
-    atlas_source = {}
-    if grid_ids is None:
-        for k, grid in enumerate(grids):
-            first = next(r for runs in sessions.values() for r in runs if r.grid == grid)
-            atlas_wf = init_atlas_wf(atlas=settings.atlas, name=f"atlas_{k}_wf")
-            atlas_wf.inputs.inputnode.reference = first.mask
-            atlas_source[grid] = (atlas_wf, "outputnode.dseg", "outputnode.table")
-    else:
-        fields = [f"{kind}_{grid_ids[g]}" for g in grids for kind in ("dseg", "table")]
-        inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
-        atlas_source = {g: (inputnode, f"dseg_{grid_ids[g]}", f"table_{grid_ids[g]}") for g in grids}
-    n_sessions = len(sessions)
-    merge_measures = pe.Node(niu.Merge(n_sessions), name="merge_measures", run_without_submitting=True)
+    workflow = pe.Workflow(name=name or f"sub_{safe(subject)}_wf")
+    params = settings.parameters("participant")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["measures"]), name="outputnode")
+    atlas_of = _atlas_per_grid(workflow, sessions, settings)
+    merge_measures = pe.Node(niu.Merge(len(sessions)), name="merge_measures", run_without_submitting=True)
     workflow.connect(merge_measures, "out", outputnode, "measures")
-    for k, (session, runs) in enumerate(sorted(sessions.items(), key=lambda kv: str(kv[0])), start=1):
-        ses_tag = f"ses_{_safe(session)}" if session else "nosession"
-        merge_ts = pe.Node(niu.Merge(len(runs)), name=f"{ses_tag}_merge_timeseries", run_without_submitting=True)
-        merge_qc = pe.Node(niu.Merge(len(runs)), name=f"{ses_tag}_merge_qc", run_without_submitting=True)
-        min_frames = settings.min_frames_for(runs[0].tr)
-        fc_wf = init_session_fc_wf(participant_id=f"sub-{subject}", session_id=f"ses-{session}" if session else None,
-                                   sgacc=settings.atlas.sgacc, min_frames=min_frames,
-                                   run_labels=[r.run or str(i) for i, r in enumerate(runs, 1)], name=f"{ses_tag}_fc_wf")
-        ses_ents = {"subject": subject, "session": session, "task": runs[0].task}
+    for k, ses in enumerate(sessions, start=1):
+        runs = ses.runs
+        merge_ts = pe.Node(niu.Merge(len(runs)), name=f"{ses.name}_merge_timeseries", run_without_submitting=True)
+        merge_qc = pe.Node(niu.Merge(len(runs)), name=f"{ses.name}_merge_qc", run_without_submitting=True)
+        fc_wf = init_session_fc_wf(participant_id=f"sub-{subject}", session_id=f"ses-{ses.session}" if ses.session
+                                   else None, sgacc=settings.atlas.sgacc, min_frames=ses.min_frames,
+                                   min_coverage=settings.inclusion.min_coverage,
+                                   run_labels=[r.short_label for r in runs], name=f"{ses.name}_fc_wf")
         ds_ses = init_session_derivatives_wf(
-            output_dir=settings.output_dir, entities=ses_ents, space=runs[0].space,
-            parameters=dict(params, min_frames=min_frames), name=f"{ses_tag}_derivatives_wf")
+            output_dir=settings.output_dir, entities=ses.entities, space=runs[0].space,
+            parameters=params, metadata={"MinimumRetainedFrames": ses.min_frames}, name=f"{ses.name}_derivatives_wf")
         for i, run in enumerate(runs, start=1):
-            tag = f"{ses_tag}_run_{_safe(run.run or str(i))}"
             bold_wf = init_bold_wf(denoise=settings.denoise, atlas=settings.atlas, build_atlas=False,
-                                   mem_gb=estimate_bold_mem_gb(run.n_frames), name=f"{tag}_bold_wf")
-            source, dseg_field, table_field = atlas_source[run.grid]
-            workflow.connect([(source, bold_wf, [(dseg_field, "inputnode.dseg"), (table_field, "inputnode.table")])])
+                                   mem_gb=estimate_bold_mem_gb(run.n_frames, run.grid[:3]),
+                                   name=f"{run.name}_bold_wf")
+            atlas_wf = atlas_of[run.grid]
             for field, value in (("bold", run.bold), ("mask", run.mask), ("confounds", run.confounds),
                                  ("tr", run.tr)):
                 setattr(bold_wf.inputs.inputnode, field, value)
             ds_run = init_run_derivatives_wf(
-                output_dir=settings.output_dir, entities=run.entities, space=run.space,
-                parameters=dict(params, repetition_time=run.tr), source_files=[run.bold, run.confounds],
-                name=f"{tag}_derivatives_wf")
+                output_dir=settings.output_dir, entities=run.entities, space=run.space, parameters=params,
+                metadata={"RepetitionTime": run.tr}, source_files=[run.bold, run.mask, run.confounds],
+                name=f"{run.name}_derivatives_wf")
             workflow.connect([
+                (atlas_wf, bold_wf, [("outputnode.dseg", "inputnode.dseg"), ("outputnode.table", "inputnode.table")]),
                 (bold_wf, merge_ts, [("outputnode.timeseries", f"in{i}")]),
                 (bold_wf, merge_qc, [("outputnode.qc", f"in{i}")]),
                 (bold_wf, ds_run, [(f"outputnode.{f}", f"inputnode.{f}") for f in
                                    ("censoring", "design", "timeseries", "regions_qc", "qc")]),
+                # a run is written only once its whole session has been computed: no half-written sessions
+                (fc_wf, ds_run, [("outputnode.measures", "inputnode.ready")]),
             ])
-            if i == 1:
-                workflow.connect(bold_wf, "outputnode.table", fc_wf, "inputnode.table")
-            if i == 1 and k == 1:
-                workflow.connect([(bold_wf, outputnode, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")])])
         workflow.connect([
+            (atlas_of[runs[0].grid], fc_wf, [("outputnode.table", "inputnode.table")]),
             (merge_ts, fc_wf, [("out", "inputnode.timeseries")]),
             (merge_qc, fc_wf, [("out", "inputnode.qc")]),
             (fc_wf, merge_measures, [("outputnode.measures", f"in{k}")]),
@@ -108,3 +87,28 @@ def init_participant_wf(*, subject: str, sessions: dict, settings, grid_ids: dic
                              ("relmat_r", "relmat_z", "relmat_limbic", "measures", "qc")]),
         ])
     return workflow
+
+
+def _atlas_per_grid(workflow, sessions, settings) -> dict:
+    """One atlas sub-workflow (and its copy under ``OUTPUT_DIR/atlases``) per BOLD grid of the participant."""
+    atlas_of = {}
+    for ses in sessions:
+        for run in ses.runs:
+            if run.grid in atlas_of:
+                continue
+            k = len(atlas_of)
+            atlas_wf = init_atlas_wf(atlas=settings.atlas, name=f"atlas_{k}_wf")
+            atlas_wf.inputs.inputnode.reference = run.mask
+            ds_atlas = pe.Node(WriteAtlas(output_dir=str(settings.output_dir), space=run.space, res=run.res,
+                                          grid=_grid_tag(run.grid), parameters=settings.parameters("participant")),
+                               name=f"ds_atlas_{k}", run_without_submitting=True)
+            workflow.connect([(atlas_wf, ds_atlas, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")])])
+            atlas_of[run.grid] = atlas_wf
+    return atlas_of
+
+
+def _grid_tag(grid) -> str:
+    """A short name for a voxel grid (``grid1a2b3c4d``): atlases of native-resolution grids get distinct names."""
+    import hashlib
+
+    return "grid" + hashlib.sha1(repr(tuple(grid)).encode()).hexdigest()[:8]

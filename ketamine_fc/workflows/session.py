@@ -8,8 +8,8 @@ from nipype.pipeline import engine as pe
 from ketamine_fc.interfaces.connectivity import SessionConnectivity
 
 
-def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, min_frames: int, run_labels=(),
-                       name: str = "session_fc_wf"):
+def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, min_frames: int,
+                       min_coverage: float = 0.5, run_labels=(), name: str = "session_fc_wf"):
     """Fisher-z FC matrices and the four network measures of one session.
 
     .. workflow::
@@ -34,7 +34,7 @@ def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, mi
     outputnode = pe.Node(niu.IdentityInterface(fields=["relmat_r", "relmat_z", "relmat_limbic", "measures", "qc"]),
                          name="outputnode")
     fc = pe.Node(SessionConnectivity(participant_id=participant_id, session_id=session_id or "n/a",
-                                     sgacc=list(sgacc), min_frames=int(min_frames),
+                                     sgacc=list(sgacc), min_frames=int(min_frames), min_coverage=float(min_coverage),
                                      run_labels=[str(r) for r in run_labels]), name="connectivity")
     workflow.connect([
         (inputnode, fc, [("timeseries", "timeseries"), ("qc", "qc"), ("table", "table")]),

@@ -46,7 +46,7 @@ def test_region_cleaning_equals_voxelwise_nilearn_then_average(rng, grid):
     keep[[10, 11, 12, 50]] = False
     means = (plan.weights @ voxels.T).T
     op = cleaning_operator(confounds, keep, 2.0, bandpass=False)
-    ours = clean_region_signals(means, keep, op, region_voxels=plan.region_voxels)
+    ours = clean_region_signals(means, keep, op, usable=plan.region_voxels > 0)
     # reference: nilearn cleans every voxel (censored frames removed, detrended, confounds regressed), then average
     # (our trend is over the original frame times, so nilearn gets it as a confound; its residuals keep the mean)
     trend = np.arange(n_frames, dtype=float)[:, None]
@@ -74,7 +74,7 @@ def test_subcortical_bleed_in_removed(rng, grid):
     sub = voxels[:, plan.sub_positions]
     adj = (plan.weights[plan.n_regions:] @ voxels.T).T
     cleaned = clean_region_signals(means, keep, op, sub_voxels=sub, sub_adjacent=adj, sub_region=plan.sub_region,
-                                   sub_has_cortex=plan.sub_has_cortex, region_voxels=plan.region_voxels)
+                                   sub_has_cortex=plan.sub_has_cortex, usable=plan.region_voxels > 0)
     raw_r = np.corrcoef(op @ means[:, 2], cortex)[0, 1]
     clean_r = np.corrcoef(cleaned[:, 2], cortex)[0, 1]
     assert raw_r > 0.5 and abs(clean_r) < 0.05

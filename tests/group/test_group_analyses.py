@@ -14,7 +14,7 @@ from scipy import stats
 
 from ketamine_fc.group.analyses import run_group_analyses
 from ketamine_fc.group.inputs import load_group_inputs
-from ketamine_fc.group.params import GroupParams
+from ketamine_fc.config import GroupParams
 
 from cohort import PLANTED_EDGE, make_cohort, write_participant_outputs
 

@@ -8,7 +8,7 @@ import pytest
 
 from ketamine_fc.errors import InputError
 from ketamine_fc.group.inputs import gather_network_measures, load_group_inputs, parse_aseg, read_limbic_matrices
-from ketamine_fc.group.params import GroupParams
+from ketamine_fc.config import GroupParams
 
 from cohort import LIMBIC, make_cohort, write_aseg_stats, write_participant_outputs
 

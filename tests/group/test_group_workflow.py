@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ketamine_fc.group.params import GroupParams
+from ketamine_fc.config import GroupParams
 from ketamine_fc.utils.derivatives import read_tsv
 from ketamine_fc.workflows.group import init_group_wf, run_group
 

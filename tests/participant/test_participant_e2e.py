@@ -91,7 +91,7 @@ def test_every_output_has_a_sidecar_with_parameters(processed):
     for path in files:
         meta = json.loads(path.with_suffix(".json").read_text())
         assert meta["GeneratedBy"][0]["Name"] == "ketamine-fc"
-        assert meta["Parameters"]["denoise"]["fd_thresh"] == 0.2
+        assert meta["Parameters"]["fd_thresh"] == 0.2 and meta["Parameters"]["nuisance_regressors"] == "36P"
     atlas = list((processed["out"] / "atlases").glob("atlas-GordonSeitzman_space-MNI152NLin6Asym*_dseg.*"))
     assert {p.name.split("_dseg")[1] for p in atlas} == {".nii.gz", ".tsv", ".json"}
 

@@ -67,10 +67,14 @@ def test_derivatives_index_with_the_right_entities(sim):
 
 def test_the_participant_level_collects_and_reads_every_run(sim):
     from ketamine_fc.core.confounds import read_confounds, select_nuisance
+    from ketamine_fc.config import DenoiseParams
     from ketamine_fc.utils.bids import collect_runs
+    from ketamine_fc.utils.checks import check_run
 
     found = collect_runs(sim["fmriprep"])
     assert not found.problems
+    for run in found.runs:
+        check_run(run, DenoiseParams())  # headers, grids, repetition time and confounds all pass the plan's checks
     expected = {(p[4:], s[4:]) for p, ss in _sessions(sim["bids"]).items() for s in ss}
     assert {(r.subject, r.session) for r in found.runs} == expected
     run = found.runs[0]

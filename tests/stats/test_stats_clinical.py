@@ -117,9 +117,11 @@ def test_timecourse_input_errors():
         clinical_timecourse(bad, tps, madrs_path="phenotype/madrs.tsv")
     assert "phenotype/madrs.tsv" in str(err.value)
     bad = madrs.copy()
-    bad.loc[0, "madrs"] = 0
-    with pytest.raises(InputError, match="sub-01 has a baseline MADRS of 0"):
-        clinical_timecourse(bad, tps)
+    bad.loc[0, "madrs"] = 0  # sub-01's baseline: response undefined for sub-01, the rest still computed
+    zero = clinical_timecourse(bad, tps).set_index("timepoint")
+    ref = clinical_timecourse(madrs, tps).set_index("timepoint")
+    assert zero.loc["week2", "n_paired"] == ref.loc["week2", "n_paired"]
+    assert ref.loc["week2", "response_n"] == 2 and zero.loc["week2", "response_n"] == 1  # sub-01 no longer counts
     with pytest.raises(InputError, match="more than one row"):
         clinical_timecourse(pd.concat([madrs, madrs.iloc[:1]]), tps)
     with pytest.raises(InputError, match="baseline"):

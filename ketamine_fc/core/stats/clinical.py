@@ -130,6 +130,7 @@ def clinical_timecourse(madrs, timepoints=None, baseline="baseline", cgi=None, c
         p, cohens_d, n_paired, cgi_n``. ``n`` = assessed; ``n_paired`` = assessed here and at baseline
         (the denominator of ``response_n`` and the paired t test); ``cgi_n`` = CGI-I ratings here.
         ``t`` and ``cohens_d`` are signed as timepoint minus baseline (improvement is negative).
+        ``response_n`` counts only participants with a positive baseline (response is undefined at 0).
         Statistics that do not apply (tests and response at baseline, CGI-I when absent) are missing.
     """
     if cohens_d not in KINDS:
@@ -146,11 +147,6 @@ def clinical_timecourse(madrs, timepoints=None, baseline="baseline", cgi=None, c
     if absent:
         raise InputError(f"MADRS table has no scores at timepoint(s) {', '.join(absent)}", path=madrs_path)
     wide = scores.pivot(index="participant_id", columns="timepoint", values="madrs")
-    base = wide[baseline]
-    zero = base.index[base == 0]
-    if len(zero):
-        raise InputError(f"{zero[0]} has a baseline MADRS of 0, so the change from baseline is undefined",
-                         path=madrs_path)
     cgi_wide = None
     if cgi is not None:
         cgi_scores = _read_scores(cgi, "cgi_i", "CGI-I", cgi_path)
@@ -170,7 +166,8 @@ def clinical_timecourse(madrs, timepoints=None, baseline="baseline", cgi=None, c
         if tp != baseline:
             both = wide[[baseline, tp]].dropna()
             test = paired_t(both[tp], both[baseline])
-            row.update(response_n=int(is_response(both[baseline].to_numpy(), both[tp].to_numpy()).sum()),
+            defined = both[both[baseline] > 0]  # response is undefined for a baseline of 0
+            row.update(response_n=int(is_response(defined[baseline].to_numpy(), defined[tp].to_numpy()).sum()),
                        t=test["t"], df=test["df"], p=test["p"], n_paired=len(both),
                        cohens_d=cohens_d_paired(both[baseline], both[tp], kind=cohens_d))
         if cgi_wide is not None and tp in cgi_wide.columns:
