@@ -16,6 +16,7 @@ WORKFLOW = "group_wf"
 def run_group_level(settings, argv=()) -> int:
     """Run the group statistics; 0 if the report was written, 1 otherwise."""
     settings = prepare_folders(settings)
+    plugin_settings(settings)  # an unknown plugin stops here, before anything is written
     invocation = start_invocation(settings, argv, "group")
     code = 1
     try:

@@ -91,13 +91,14 @@ def parse_args(argv=None) -> Settings:
 
 
 def options_markdown() -> str:
-    """The table of every option for the README (kept current by a test)."""
-    lines = ["| option | default | what it does |", "|---|---|---|"]
+    """Every option, one table per option group, for the README (kept current by a test)."""
+    lines, group = [], None
     for spec in option_list():
         if spec.get("positional"):
             continue
+        if spec["group"] != group:
+            group = spec["group"]
+            lines += ["" if lines else None, f"**{group}**", "", "| option | default | what it does |", "|---|---|---|"]
         flags = " ".join(f"`{f}`" for f in flags_of(spec))
         lines.append(f"| {flags} | {show_default(spec)} | {spec['help']} |")
-    return "\n".join(lines)
-
-
+    return "\n".join(line for line in lines if line is not None)

@@ -22,6 +22,8 @@ WORKFLOW = "ketamine_fc_wf"
 def prepare_folders(settings):
     """Check the output and work folders before anything is written; return the settings with ``work_dir`` set."""
     work_dir = settings.work_dir or (Path.cwd() / "work").absolute()
+    if not Path(settings.bids_dir).is_dir():
+        raise InputError("the BIDS directory does not exist", path=settings.bids_dir)
     check_output_dir(settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
     check_work_dir(work_dir, settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
     check_writable(settings.output_dir, "output directory")
@@ -32,6 +34,7 @@ def prepare_folders(settings):
 def run_participant(settings, argv=()) -> int:
     """Run the participant level for every selected participant; 0 if all succeeded, 1 otherwise."""
     settings = prepare_folders(settings)
+    plugin_settings(settings)  # an unknown plugin stops here, before anything is written
     invocation = start_invocation(settings, argv, "participant")
     code = 1
     try:

@@ -83,7 +83,14 @@ def main(argv=None) -> int:
 
 def plugin_settings(settings) -> tuple[str, dict]:
     """The Nipype plugin and its arguments from ``--plugin``, ``--nprocs`` and ``--mem-gb``."""
+    import nipype.pipeline.plugins as plugins
+
+    from ketamine_fc.errors import InputError
+
     plugin = settings.plugin or ("MultiProc" if settings.nprocs > 1 else "Linear")
+    if not hasattr(plugins, f"{plugin}Plugin"):
+        known = sorted(n[: -len("Plugin")] for n in dir(plugins) if n.endswith("Plugin") and n != "DebugPlugin")
+        raise InputError(f"--plugin {plugin} is not a Nipype plugin (available: {', '.join(known)})")
     args = dict(settings.plugin_args)
     if plugin == "MultiProc":
         args.setdefault("n_procs", settings.nprocs)

@@ -54,6 +54,9 @@ class ExtractSignals(SimpleInterface):
             raise InputError(f"only {covered:.0%} of the Gordon parcels fall inside this BOLD's brain mask: the "
                              "image does not look like it is in MNI space (check --space)", path=self.inputs.bold)
         res = stream_bold(self.inputs.bold, plan.mask_index, plan.weights, plan.gather)
+        if res.voxel_std.size and not np.any(res.voxel_std > 0):
+            raise InputError("the BOLD series does not change over time anywhere inside the brain mask",
+                             path=self.inputs.bold)
         n_sub = plan.sub_positions.size
         voxel_tsnr = tsnr(res.voxel_mean, res.voxel_std)
         region_tsnr = np.asarray((plan.weights[: plan.n_regions] @ np.nan_to_num(voxel_tsnr))).ravel()

@@ -164,14 +164,14 @@ def collect_runs(fmriprep_dir, *, participant_label=(), session_label=(), task="
     """
     layout = layout or index_derivatives(fmriprep_dir)
     subjects = layout.get_subjects()
-    wanted = [_strip(p, "sub-") for p in participant_label] or sorted(subjects)
+    wanted = list(dict.fromkeys(_strip(p, "sub-") for p in participant_label)) or sorted(subjects)
     problems = []
     for lab in wanted:
         if lab not in subjects:
             shown = ", ".join("sub-" + s for s in sorted(subjects)[:10]) or "none"
             problems.append(Problem(f"participant sub-{lab} does not exist in {fmriprep_dir} (found: {shown})",
                                     subject=lab))
-    sessions = [_strip(s, "ses-") for s in session_label]
+    sessions = list(dict.fromkeys(_strip(s, "ses-") for s in session_label))
     runs = []
     for lab in (w for w in wanted if w in subjects):
         query = dict(subject=lab, task=task, datatype="func", extension=[".nii.gz", ".nii"])

@@ -20,7 +20,7 @@ def init_group_wf(*, bids_dir, output_dir, params, fc_table=None, fmriprep_dir=N
 
         from ketamine_fc.config import GroupParams
         from ketamine_fc.workflows.group import init_group_wf
-        wf = init_group_wf(bids_dir=".", output_dir="out", params=GroupParams(), fc_table="fc.tsv")
+        wf = init_group_wf(bids_dir=".", output_dir="out", params=GroupParams())
 
     Parameters
     ----------

@@ -71,6 +71,12 @@ def init_run_derivatives_wf(*, output_dir, entities: dict, space: str, parameter
                             metadata=None, name="run_derivatives_wf"):
     """Write one run's censoring table, design, region time series and region QC.
 
+    .. workflow::
+
+        from ketamine_fc.workflows.outputs import init_run_derivatives_wf
+        wf = init_run_derivatives_wf(output_dir="out", entities={"subject": "01", "session": "pre1", "task": "rest",
+                                     "run": "1"}, space="MNI152NLin6Asym", parameters={"fd_thresh": 0.2})
+
     The run QC (``inputnode.qc``) goes into the sidecar of the time series; ``metadata`` (for example the
     ``RepetitionTime``) into every sidecar. Nothing is written before ``inputnode.ready`` is set (connect the
     session's result to it, so that a session is written whole or not at all).
@@ -85,7 +91,14 @@ def init_run_derivatives_wf(*, output_dir, entities: dict, space: str, parameter
 
 def init_session_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict, metadata=None,
                                 name="session_derivatives_wf"):
-    """Write one session's FC matrices, network measures and QC."""
+    """Write one session's FC matrices, network measures and QC.
+
+    .. workflow::
+
+        from ketamine_fc.workflows.outputs import init_session_derivatives_wf
+        wf = init_session_derivatives_wf(output_dir="out", entities={"subject": "01", "session": "pre1",
+                                         "task": "rest"}, space="MNI152NLin6Asym", parameters={"fd_thresh": 0.2})
+    """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=list(SESSION_OUTPUTS)), name="inputnode")
     _sink(workflow, inputnode, SESSION_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,

@@ -69,7 +69,19 @@ def test_settings_roundtrip_through_toml(tmp_path):
 
 
 def test_missing_derivatives_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "bids").mkdir()
     code = main([str(tmp_path / "bids"), str(tmp_path / "out"), "participant", "-w", str(tmp_path / "work")])
     err = capsys.readouterr().err
     assert code == 1
     assert "no fMRIPrep derivatives here" in err and "Traceback" not in err
+
+
+def test_missing_bids_dir_and_unknown_plugin_are_one_clear_error(tmp_path, capsys):
+    assert main([str(tmp_path / "nowhere"), str(tmp_path / "out"), "participant"]) == 1
+    assert "nowhere: the BIDS directory does not exist" in capsys.readouterr().err
+    (tmp_path / "bids").mkdir()
+    assert main([str(tmp_path / "bids"), str(tmp_path / "out"), "participant", "-w", str(tmp_path / "w"),
+                 "--plugin", "Slurm"]) == 1
+    err = capsys.readouterr().err
+    assert "--plugin Slurm is not a Nipype plugin (available: " in err and "SLURM" in err
+    assert not (tmp_path / "out" / "logs").exists()
