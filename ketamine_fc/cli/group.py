@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from ketamine_fc.cli.participant import prepare_folders
-from ketamine_fc.cli.run import TRACE, plugin_settings, time_since
-from ketamine_fc.utils.provenance import start_invocation, write_citation
+from ketamine_fc.cli.run import TRACE, plugin_settings, run_level, time_since
+from ketamine_fc.utils.provenance import write_citation
 
 LOGGER = logging.getLogger("ketamine_fc")
 WORKFLOW = "group_wf"
@@ -15,18 +14,7 @@ WORKFLOW = "group_wf"
 
 def run_group_level(settings, argv=()) -> int:
     """Run the group statistics; 0 if the report was written, 1 otherwise."""
-    settings = prepare_folders(settings)
-    plugin_settings(settings)  # an unknown plugin stops here, before anything is written
-    invocation = start_invocation(settings, argv, "group")
-    code = 1
-    try:
-        code = _run(settings, invocation)
-    except Exception as err:
-        TRACE.debug("Stopped by %s", type(err).__name__, exc_info=True)
-        raise
-    finally:
-        invocation.finish(code)
-    return code
+    return run_level(settings, argv, "group", _run)
 
 
 def _run(settings, invocation) -> int:

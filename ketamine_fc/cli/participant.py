@@ -8,43 +8,18 @@ import shutil
 import time
 from pathlib import Path
 
-from ketamine_fc.cli.run import TRACE, Progress, plugin_settings, time_since
-from ketamine_fc.config import replace
+from ketamine_fc.cli.run import TRACE, Progress, plugin_settings, run_level, time_since
 from ketamine_fc.errors import InputError
 from ketamine_fc.utils.derivatives import read_tsv, write_dataset_description
-from ketamine_fc.utils.dirs import check_output_dir, check_work_dir, check_writable
-from ketamine_fc.utils.provenance import differences, recorded_parameters, start_invocation, write_citation
+from ketamine_fc.utils.provenance import differences, recorded_parameters, write_citation
 
 LOGGER = logging.getLogger("ketamine_fc")
 WORKFLOW = "ketamine_fc_wf"
 
 
-def prepare_folders(settings):
-    """Check the output and work folders before anything is written; return the settings with ``work_dir`` set."""
-    work_dir = settings.work_dir or (Path.cwd() / "work").absolute()
-    if not Path(settings.bids_dir).is_dir():
-        raise InputError("the BIDS directory does not exist", path=settings.bids_dir)
-    check_output_dir(settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
-    check_work_dir(work_dir, settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
-    check_writable(settings.output_dir, "output directory")
-    check_writable(work_dir, "work directory")
-    return replace(settings, work_dir=work_dir)
-
-
 def run_participant(settings, argv=()) -> int:
     """Run the participant level for every selected participant; 0 if all succeeded, 1 otherwise."""
-    settings = prepare_folders(settings)
-    plugin_settings(settings)  # an unknown plugin stops here, before anything is written
-    invocation = start_invocation(settings, argv, "participant")
-    code = 1
-    try:
-        code = _run(settings, invocation)
-    except Exception as err:
-        TRACE.debug("Stopped by %s", type(err).__name__, exc_info=True)
-        raise
-    finally:
-        invocation.finish(code)
-    return code
+    return run_level(settings, argv, "participant", _run)
 
 
 def _run(settings, invocation) -> int:

@@ -81,6 +81,42 @@ def main(argv=None) -> int:
         return 1
 
 
+def prepare_folders(settings):
+    """Check the folders before anything is written; return the settings with ``work_dir`` set."""
+    from pathlib import Path
+
+    from ketamine_fc.config import replace
+    from ketamine_fc.errors import InputError
+    from ketamine_fc.utils.dirs import check_output_dir, check_work_dir, check_writable
+
+    work_dir = settings.work_dir or (Path.cwd() / "work").absolute()
+    if not Path(settings.bids_dir).is_dir():
+        raise InputError("the BIDS directory does not exist", path=settings.bids_dir)
+    check_output_dir(settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
+    check_work_dir(work_dir, settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
+    check_writable(settings.output_dir, "output directory")
+    check_writable(work_dir, "work directory")
+    return replace(settings, work_dir=work_dir)
+
+
+def run_level(settings, argv, level: str, body) -> int:
+    """Check the folders and the plugin, open the invocation's log, run ``body(settings, invocation)``."""
+    from ketamine_fc.utils.provenance import start_invocation
+
+    settings = prepare_folders(settings)
+    plugin_settings(settings)  # an unknown plugin stops here, before anything is written
+    invocation = start_invocation(settings, argv, level)
+    code = 1
+    try:
+        code = body(settings, invocation)
+    except Exception as err:
+        TRACE.debug("Stopped by %s", type(err).__name__, exc_info=True)
+        raise
+    finally:
+        invocation.finish(code)
+    return code
+
+
 def plugin_settings(settings) -> tuple[str, dict]:
     """The Nipype plugin and its arguments from ``--plugin``, ``--nprocs`` and ``--mem-gb``."""
     import nipype.pipeline.plugins as plugins
