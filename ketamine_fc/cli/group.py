@@ -32,10 +32,11 @@ def _run(settings, invocation) -> int:
                 len(inputs.fc), len(inputs.excluded_sessions))
     for name, reason in inputs.skipped.items():
         LOGGER.info("Skipping %s: %s", name, reason)
-    write_dataset_description(settings.output_dir)
-    write_citation(settings.output_dir, citation(participant=inputs.participant_parameters, group=params.to_dict()))
     with WorkDirLock(settings.work_dir, ["group"]):
-        note = prepare_work_dir(settings.work_dir, ["ketamine_fc_wf", WORKFLOW])
+        write_dataset_description(settings.output_dir)
+        write_citation(settings.output_dir, citation(participant=inputs.participant_parameters,
+                                                     group=params.to_dict()))
+        note = prepare_work_dir(settings.work_dir, [WORKFLOW])
         if note:
             LOGGER.warning("%s", note)
         workflow = init_group_wf(bids_dir=settings.bids_dir, output_dir=settings.output_dir, params=params,

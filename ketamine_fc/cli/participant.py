@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ketamine_fc.cli.run import TRACE, Progress, plugin_settings, run_level, time_since
 from ketamine_fc.errors import InputError
+from ketamine_fc.utils.bids import safe
 from ketamine_fc.utils.derivatives import read_tsv, write_dataset_description
 from ketamine_fc.utils.provenance import differences, recorded_parameters, write_citation
 
@@ -39,11 +40,11 @@ def _run(settings, invocation) -> int:
     participants = plan.participants()
     LOGGER.info("Planned %d run(s) in %d session(s) of %d participant(s)", len(plan.runs), len(plan.sessions),
                 len(participants))
-    check_previous_outputs(settings, list(participants))
-    write_dataset_description(settings.output_dir, source_datasets=[settings.fmriprep_dir])
-    write_citation(settings.output_dir, citation(participant=settings.parameters("participant")))
-    with WorkDirLock(settings.work_dir, [f"sub-{s}" for s in participants]):
-        note = prepare_work_dir(settings.work_dir, [WORKFLOW, "group_wf"])
+    with WorkDirLock(settings.work_dir, [f"sub-{s}" for s in participants]):  # nothing is replaced before this
+        check_previous_outputs(settings, list(participants))
+        write_dataset_description(settings.output_dir, source_datasets=[settings.fmriprep_dir])
+        write_citation(settings.output_dir, citation(participant=settings.parameters("participant")))
+        note = prepare_work_dir(settings.work_dir, [f"{WORKFLOW}/sub_{safe(s)}_wf" for s in participants])
         if note:
             LOGGER.warning("%s", note)
         workflow = init_ketamine_fc_wf(settings, plan, name=WORKFLOW)

@@ -94,8 +94,15 @@ def prepare_folders(settings):
         raise InputError("the BIDS directory does not exist", path=settings.bids_dir)
     check_output_dir(settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
     check_work_dir(work_dir, settings.output_dir, settings.bids_dir, settings.fmriprep_dir)
-    check_writable(settings.output_dir, "output directory")
-    check_writable(work_dir, "work directory")
+    created = [p for p in (settings.output_dir, work_dir) if not Path(p).exists()]
+    try:
+        check_writable(work_dir, "work directory")
+        check_writable(settings.output_dir, "output directory")
+    except InputError:
+        for folder in created:  # leave no empty folder behind
+            if Path(folder).is_dir() and not any(Path(folder).iterdir()):
+                Path(folder).rmdir()
+        raise
     return replace(settings, work_dir=work_dir)
 
 

@@ -63,17 +63,20 @@ def responders(inputs, params) -> pd.Series:
 
 
 def clinical(inputs, params):
-    """MADRS time course (per protocol) and its repeated-measures ANOVA, patients only."""
+    """MADRS time course per protocol (with CGI-I counts when rated), patients only."""
     pts = patient_ids(inputs, params)
     madrs = inputs.madrs[inputs.madrs["participant_id"].isin(pts)]
     cgi = None if inputs.cgi is None else inputs.cgi[inputs.cgi["participant_id"].isin(pts)]
-    order = timepoint_order(madrs, params)
-    course = stats.clinical_timecourse(madrs, order, baseline=params.baseline_timepoint, cgi=cgi,
-                                       cohens_d=params.cohens_d, madrs_path=inputs.sources.get("madrs"),
-                                       cgi_path=inputs.sources.get("cgi"))
+    return stats.clinical_timecourse(madrs, timepoint_order(madrs, params), baseline=params.baseline_timepoint,
+                                     cgi=cgi, cohens_d=params.cohens_d, madrs_path=inputs.sources.get("madrs"),
+                                     cgi_path=inputs.sources.get("cgi"))
+
+
+def clinical_anova(inputs, params):
+    """Repeated-measures ANOVA of MADRS over timepoints (complete cases), patients only."""
+    madrs = inputs.madrs[inputs.madrs["participant_id"].isin(patient_ids(inputs, params))]
     anova = stats.rm_anova(madrs, "participant_id", "timepoint", "madrs")
-    anova_table = pd.DataFrame([{k: anova[k] for k in ("n", "F", "df_num", "df_den", "p", "epsilon_gg", "p_gg")}])
-    return course, anova_table
+    return pd.DataFrame([{k: anova[k] for k in ("n", "F", "df_num", "df_den", "p", "epsilon_gg", "p_gg")}])
 
 
 def lme(inputs, params, measures):
@@ -298,8 +301,8 @@ def run_group_analyses(inputs: GroupInputs, params) -> dict:
         LOGGER.warning("%s: baseline MADRS of 0, so percent change and response are undefined; left out of the "
                        "responder groups, the LME and the correlations with MADRS change", ", ".join(zero))
     measures = measure_columns(inputs, params)
-    clinical_tables = _guarded("clinical_timecourse", lambda: clinical(inputs, params), inputs, (None, None))
-    course, anova = clinical_tables
+    course = _guarded("clinical_timecourse", lambda: clinical(inputs, params), inputs)
+    anova = _guarded("clinical_anova", lambda: clinical_anova(inputs, params), inputs)
     lme_table = _guarded("lme", lambda: lme(inputs, params, measures), inputs)
     tables = {
         "network_fc": inputs.fc_all if inputs.fc_all is not None else inputs.fc,

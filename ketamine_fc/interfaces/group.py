@@ -47,10 +47,15 @@ class _GroupStatsOutputSpec(TraitedSpec):
 
 
 class GroupStatistics(SimpleInterface):
-    """Every analysis of the paper, the tables with sidecars, the figures and the HTML report."""
+    """Every analysis of the paper, the tables with sidecars, the figures and the HTML report.
+
+    Always rerun: it reads the phenotype tables, participant-level matrices and FreeSurfer statistics in folders
+    whose content Nipype's cache cannot see (a few seconds).
+    """
 
     input_spec = _GroupStatsInputSpec
     output_spec = _GroupStatsOutputSpec
+    always_run = True
 
     def _run_interface(self, runtime):
         from ketamine_fc.group.analyses import run_group_analyses

@@ -58,10 +58,13 @@ def _generated_by(description: Path) -> str | None:
 def check_work_dir(work_dir, output_dir, bids_dir, fmriprep_dir) -> None:
     """Refuse a work folder that is an input, lies inside the fMRIPrep derivatives, or is the output folder."""
     work, out, bids, fmriprep = (Path(p).resolve() for p in (work_dir, output_dir, bids_dir, fmriprep_dir))
-    if work == bids or _inside(work, fmriprep):
-        where = "the raw dataset" if work == bids else "inside the fMRIPrep derivatives"
-        raise InputError(f"the work directory is {where}, an input that is never written; choose another "
-                         "-w/--work-dir", path=work_dir)
+    in_raw = _inside(work, bids) and not (len(work.relative_to(bids).parts) >= 2
+                                          and work.relative_to(bids).parts[0] == "derivatives")
+    if in_raw or _inside(work, fmriprep):
+        where = ("the raw dataset" if work == bids else "inside the raw dataset" if in_raw else
+                 "inside the fMRIPrep derivatives")
+        raise InputError(f"the work directory is {where}, an input that is never written; choose another with "
+                         "-w/--work-dir (the default is ./work in the current folder)", path=work_dir)
     if work == out:
         raise InputError("the work directory is the output directory; choose another -w/--work-dir (for example "
                          f"{out.parent / 'work'})", path=work_dir)
@@ -70,6 +73,8 @@ def check_work_dir(work_dir, output_dir, bids_dir, fmriprep_dir) -> None:
 def check_writable(folder, what: str) -> Path:
     """Create ``folder`` if needed and prove that a file can be written in it."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"the {what} is a file, not a folder", path=folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".ketamine-fc-write-test.", dir=folder)
@@ -77,6 +82,8 @@ def check_writable(folder, what: str) -> Path:
         os.unlink(probe)
     except OSError as err:
         reason = err.strerror or type(err).__name__
+        if isinstance(err, NotADirectoryError):
+            reason = "a part of its path is a file"
         raise InputError(f"the {what} cannot be written ({reason}); choose another or fix its permissions",
                          path=folder) from None
     return folder

@@ -2,8 +2,8 @@
 
 - :class:`WorkDirLock`: one lock file per participant (or ``group``) in the work folder, so that two invocations
   never work on the same node folders at once; the second one stops with a clear message.
-- :func:`prepare_work_dir`: a work folder that was moved or copied is detected (its cached results point to
-  the old place) and its cache rebuilt, with a message.
+- :func:`prepare_work_dir`: a cache that was moved or copied with its work folder is detected (its results
+  point to the old place) and rebuilt, with a message; only the caches of the locked participants are touched.
 - :func:`run_workflow`: runs with a status callback that records every failed node, and a crash folder of
   this invocation alone; returns one :class:`NodeFailure` per failed node, with the user-facing message
   extracted from the crash file. An exception's wording is never used to decide whether something failed.
@@ -72,32 +72,37 @@ class WorkDirLock:
         return False
 
 
-def prepare_work_dir(work_dir, cache_names) -> str | None:
-    """Make ``work_dir`` usable; if it was moved or copied from elsewhere, clear the caches in ``cache_names``.
+def prepare_work_dir(work_dir, cache_folders) -> str | None:
+    """Make ``work_dir`` usable for the caches ``cache_folders`` (paths relative to it, one per locked participant).
 
-    Nipype keeps absolute paths in its cached results, so a cache that moved cannot be resumed. Returns a
-    sentence for the log when a cache was cleared, else None.
+    Each cache folder records where it lives (``MARKER`` inside it). Nipype keeps absolute paths in its cached
+    results, so a cache that was moved or copied cannot be resumed: it is cleared. Only the folders named here
+    are touched, so caches that another invocation holds are left alone. Returns a sentence for the log when a
+    cache was cleared, else None.
     """
     work_dir = Path(work_dir)
-    marker = work_dir / MARKER
-    here = str(work_dir.resolve())
-    message = None
-    if marker.is_file():
-        try:
-            recorded = json.loads(marker.read_text()).get("path")
-        except (OSError, ValueError, AttributeError):
-            recorded = None
-        if recorded and recorded != here:
-            cleared = [name for name in cache_names if (work_dir / name).exists()]
-            for name in cleared:
-                shutil.rmtree(work_dir / name)
-            if cleared:
-                message = (f"the work directory was moved or copied from {recorded}; its cached results point there "
-                           "and cannot be resumed, so they were cleared and everything is computed again")
-    tmp = marker.with_name(marker.name + f".{os.getpid()}")
-    tmp.write_text(json.dumps({"path": here}))
-    os.replace(tmp, marker)
-    return message
+    moved_from, cleared = set(), []
+    for name in cache_folders:
+        folder = work_dir / name
+        here = str(folder.resolve())
+        marker = folder / MARKER
+        if marker.is_file():
+            try:
+                recorded = json.loads(marker.read_text()).get("path")
+            except (OSError, ValueError, AttributeError):
+                recorded = None
+            if recorded and recorded != here:
+                shutil.rmtree(folder)
+                cleared.append(name)
+                moved_from.add(str(Path(recorded).parents[len(Path(name).parts) - 1]))
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(marker.name + f".{os.getpid()}")
+        tmp.write_text(json.dumps({"path": here}))
+        os.replace(tmp, marker)
+    if not cleared:
+        return None
+    return (f"the work directory was moved or copied from {sorted(moved_from)[0]}: the cached results of "
+            f"{', '.join(cleared)} point there and cannot be resumed, so they were cleared and are computed again")
 
 
 @dataclass
