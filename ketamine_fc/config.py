@@ -20,11 +20,12 @@ except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib
 
 from ketamine_fc.core.confounds import STRATEGIES
-from ketamine_fc.core.denoise import ORDERS
+from ketamine_fc.core.denoise import ORDERS, PADTYPES
 from ketamine_fc.core.motion import MOTION_FILTERS
 from ketamine_fc.errors import InputError
 
 TEMPLATES = ("MNI152NLin6Asym", "MNI152NLin2009cAsym")
+ATLAS_TEMPLATE = "MNI152NLin6Asym"  # the template the atlas images are defined in
 SGACC_PRESETS = {"core": (123, 280, 286), "extended": (117, 123, 125, 279, 280, 286)}
 TIMEPOINTS = ("baseline", "day1", "week2", "week4", "week6", "week8")
 
@@ -251,6 +252,10 @@ class DenoiseParams(_Params):
                              "0 disables", group=CENSOR, convert=nonneg_int)
     dummy_scans: str | int = option("auto", "initial frames to drop: 'auto' (fMRIPrep's non_steady_state_outlier "
                                     "columns) or a number", group=CENSOR, convert=dummy_scans, metavar="auto|N")
+    motion_regressors: str = option("filtered", "with --motion-filter-type, the motion regressors of the design: "
+                                    "the filtered motion parameters with their derivatives and squares recomputed "
+                                    "(XCP-D) or the raw ones of the confounds file", group=DENOISE,
+                                    choices=("filtered", "raw"))
     nuisance_regressors: str = option("36P", "nuisance-regression strategy (XCP-D's definitions); see "
                                       "ketamine_fc/data/nuisance/", group=DENOISE, choices=STRATEGIES)
     disable_bandpass_filter: bool = option(False, "do not band-pass filter", group=DENOISE, convert=boolean,
@@ -261,10 +266,16 @@ class DenoiseParams(_Params):
                               convert=nonneg_float)
     bpf_order: int = option(2, "Butterworth filter order (applied forward and back)", group=DENOISE,
                             convert=positive_int)
-    denoise_order: str = option("regress-filter", "regress-filter: regress on retained frames, then interpolate "
-                                "censored frames and band-pass; filter-regress: interpolate and band-pass data and "
-                                "regressors alike, then regress", group=DENOISE, choices=ORDERS)
-    detrend: bool = option(True, "include a linear trend in the nuisance regression", group=DENOISE,
+    bpf_padtype: str = option("constant", "padding of the band-pass filter at the run edges (XCP-D: constant, "
+                              "the edge value)", group=DENOISE, choices=PADTYPES)
+    bpf_padlen: int | None = option(None, "frames of padding at each edge", group=DENOISE, convert=nonneg_int,
+                                    shown="T - 1, the most possible", metavar="FRAMES")
+    denoise_order: str = option("filter-regress", "filter-regress (XCP-D's algorithm): interpolate censored frames of "
+                                "data and regressors, detrend, band-pass both alike, then regress on the retained "
+                                "frames; regress-filter: regress on the retained frames first (with intercept and "
+                                "trend), then interpolate and band-pass the residuals", group=DENOISE, choices=ORDERS)
+    detrend: bool = option(True, "remove a linear trend (filter-regress: from data and regressors before "
+                           "filtering; regress-filter: a trend column in the regression)", group=DENOISE,
                            convert=boolean, action="negatable")
     subcortical_cleanup: bool = option(True, "regress the mean cortical signal within --adjacent-cortex-mm out of "
                                        "every subcortical voxel", group=DENOISE, convert=boolean, action="negatable")
@@ -348,10 +359,15 @@ class GroupParams(_Params):
                                          shown="labels starting with 'post'", group=GROUP, nargs="+", level="group", convert=label("ses-"))
     cohens_d: str = option("dz", "effect size of the MADRS change: dz (the paper's), av or pooled", group=GROUP,
                            choices=("dz", "av", "pooled"), level="group")
-    lme_df: str = option("residual", "LME degrees of freedom: residual (the paper's, n_obs - 3) or satterthwaite",
-                         group=GROUP, choices=("residual", "satterthwaite"), level="group")
-    lme_fit: str = option("ml", "LME fit: ml (MATLAB fitlme's default, the paper's) or reml", group=GROUP,
-                          choices=("ml", "reml"), level="group")
+    lme_inference: str = option("paper", "which LME convention decides the primary outcomes (both are always in "
+                                "lme.tsv): paper (ML fit, residual DF n_obs - 3, MATLAB fitlme's defaults, as the "
+                                "paper; 6.7-7.6 % false positives at p < .05 on its design) or satterthwaite (REML fit, "
+                                "Satterthwaite DF, lmerTest's; 5.3-6.3 %)", group=GROUP,
+                                choices=("paper", "satterthwaite"), level="group")
+    response_coding: str = option("responder", "which patients have response = 1 in time:response: responder (a "
+                                  "larger fall in responders is a negative estimate) or nonresponder (the sign the "
+                                  "paper's positive sgACC-DMN T implies)", group=GROUP,
+                                  choices=("responder", "nonresponder"), level="group")
     measures: tuple | None = option(None, "FC columns analysed", shown="dmn sgacc_dmn limbic visual and any "
                                     "further numeric column", group=GROUP, nargs="+", level="group")
     alpha: float = option(0.05, "family-wise alpha of the primary outcomes", group=GROUP, convert=open_fraction,
@@ -392,6 +408,11 @@ class Settings:
     task: str = option("rest", "task label of the resting-state runs", group=SELECT)
     space: str = option("MNI152NLin6Asym", f"fMRIPrep output space: {' or '.join(TEMPLATES)}, optionally with a "
                         "resolution (e.g. MNI152NLin6Asym:res-2)", group=SELECT, convert=space)
+    allow_template_mismatch: bool = option(False, f"use the atlases, defined in {ATLAS_TEMPLATE}, on BOLD in another "
+                                           "template (MNI152NLin2009cAsym) without a transform: regions sit a few mm "
+                                           "off; recorded in every sidecar and the report. The better fix is fMRIPrep's "
+                                           f"--output-spaces {ATLAS_TEMPLATE}:res-2", group=SELECT, convert=boolean,
+                                           action="store_true")
     denoise: DenoiseParams = field(default_factory=DenoiseParams)
     atlas: AtlasParams = field(default_factory=AtlasParams)
     inclusion: InclusionParams = field(default_factory=InclusionParams)
@@ -423,6 +444,14 @@ class Settings:
     @property
     def template(self) -> str:
         return self.space.partition(":")[0]
+
+    @property
+    def template_mismatch(self) -> str | None:
+        """A sentence for the sidecars when the atlases are used on BOLD of another template, else None."""
+        if self.template == ATLAS_TEMPLATE:
+            return None
+        return (f"the atlases, defined in {ATLAS_TEMPLATE}, were used on BOLD in {self.template} without a "
+                "template-to-template transform (--allow-template-mismatch): regions can sit a few mm off")
 
     @property
     def res(self) -> str | None:

@@ -82,6 +82,21 @@ def _sort_key(run: RunInputs):
     return tuple(str(run.entities.get(k, "")) for k in ("session", "task", "acquisition", "run")) + (run.label,)
 
 
+def check_template(settings) -> None:
+    """Stop before anything runs when the BOLD template is not the atlases' and the mismatch was not accepted."""
+    from ketamine_fc.config import ATLAS_TEMPLATE
+
+    if settings.template != ATLAS_TEMPLATE and not settings.allow_template_mismatch:
+        raise InputError(f"the BOLD is in {settings.template} but the atlases are defined in {ATLAS_TEMPLATE}, and no "
+                         "transform between the two templates is applied: the regions would sit a few mm off. Rerun "
+                         f"fMRIPrep with --output-spaces {ATLAS_TEMPLATE}:res-2 (and use --space {ATLAS_TEMPLATE}), "
+                         "or pass --allow-template-mismatch to accept the offset (it is recorded in every sidecar "
+                         "and the report)")
+    if settings.template != ATLAS_TEMPLATE:
+        LOGGER.warning("Using the %s atlases on %s BOLD without a transform (--allow-template-mismatch)",
+                       ATLAS_TEMPLATE, settings.template)
+
+
 def plan_participants(settings) -> ParticipantPlan:
     """Find and check every run of the selected participants; group the good ones into sessions.
 
@@ -93,6 +108,7 @@ def plan_participants(settings) -> ParticipantPlan:
     from ketamine_fc.atlases.build import resolve_build_files
     from ketamine_fc.utils.checks import check_run
 
+    check_template(settings)
     atlas_files = resolve_build_files(settings.atlas.atlas_dir)
     collection = collect_runs(settings.fmriprep_dir, participant_label=settings.participant_label,
                               session_label=settings.session_label, task=settings.task, space=settings.template,

@@ -52,7 +52,8 @@ def censoring_table(confounds: pd.DataFrame, tr: float, *, fd_thresh=0.2, head_r
 
     FD is fMRIPrep's ``framewise_displacement`` column when no motion filter is asked for and the head
     radius is the 50 mm fMRIPrep uses; otherwise it is recomputed from the six realignment parameters
-    (after the motion filter, if any). Inputs are checked by :func:`check_censoring_inputs` first.
+    (after the motion filter, if any; those parameters are in ``table.attrs["motion"]``). Inputs are checked by
+    :func:`check_censoring_inputs` first.
     """
     check_censoring_inputs(confounds, tr, head_radius=head_radius, motion_filter_type=motion_filter_type,
                            band_stop_min=band_stop_min, band_stop_max=band_stop_max, dummy_scans=dummy_scans)
@@ -62,6 +63,7 @@ def censoring_table(confounds: pd.DataFrame, tr: float, *, fd_thresh=0.2, head_r
         fd = confounds["framewise_displacement"].to_numpy(dtype=float, na_value=np.nan).copy()
         fd[0] = 0.0 if not np.isfinite(fd[0]) else fd[0]
         source = "fmriprep"
+        motion_used = None
     else:
         params = conf.motion_params(confounds)
         if motion_filter_type not in (None, "none"):
@@ -69,6 +71,7 @@ def censoring_table(confounds: pd.DataFrame, tr: float, *, fd_thresh=0.2, head_r
                                           band_stop_max=band_stop_max, filter_order=motion_filter_order)
         fd = motion.framewise_displacement(params, radius=head_radius)
         source = "recomputed" if motion_filter_type in (None, "none") else f"recomputed after {motion_filter_type} filter"
+        motion_used = params
     keep = motion.censor_mask(fd, fd_thresh=fd_thresh, min_contig=min_contig, n_dummy=n_dummy)
     dummy = np.arange(n) < n_dummy
     high = (fd > fd_thresh) & ~dummy if fd_thresh > 0 else np.zeros(n, bool)
@@ -82,4 +85,5 @@ def censoring_table(confounds: pd.DataFrame, tr: float, *, fd_thresh=0.2, head_r
     })
     table.attrs["fd_source"] = source
     table.attrs["n_dummy"] = n_dummy
+    table.attrs["motion"] = motion_used  # the (filtered) motion parameters FD came from; None for fMRIPrep's FD
     return table

@@ -117,6 +117,23 @@ def motion_params(confounds: pd.DataFrame) -> np.ndarray:
     return frame.to_numpy(dtype=float)
 
 
+def replace_motion(confounds: pd.DataFrame, params) -> pd.DataFrame:
+    """A copy of ``confounds`` with the six motion columns set to ``params`` (T, 6) and their expansions
+    (``_derivative1`` backward difference with 0 in the first row, ``_power2``, ``_derivative1_power2``)
+    recomputed from them, as XCP-D does with filtered motion parameters."""
+    params = np.asarray(params, dtype=float)
+    out = confounds.copy()
+    for j, col in enumerate(MOTION_COLUMNS):
+        x = params[:, j]
+        d = np.r_[0.0, np.diff(x)]
+        out[col] = x
+        out[f"{col}_derivative1"] = d
+        out[f"{col}_power2"] = x**2
+        out[f"{col}_derivative1_power2"] = d**2
+    out.attrs = dict(confounds.attrs)
+    return out
+
+
 def n_dummy_from_confounds(confounds: pd.DataFrame) -> int:
     """Number of leading frames flagged by fMRIPrep's ``non_steady_state_outlier*`` columns (0 if none)."""
     cols = [c for c in confounds.columns if c.startswith("non_steady_state_outlier")]

@@ -2,24 +2,25 @@
 
 Two orders, both linear in the data (so :func:`cleaning_operator` returns the matrix that does it all):
 
-``"regress-filter"`` (default; XCP-D before 0.4, methods row 10's first form)
+``"filter-regress"`` (default; XCP-D's ``denoise_with_nilearn``, Hallquist et al. 2013, the 4dfp order)
+    1. censored frames of the data and of the confounds replaced by a cubic spline through the retained
+       frames (nearest retained value before the first / after the last retained frame);
+    2. linear trend and mean removed from data and confounds over all frames;
+    3. the same zero-phase Butterworth band-pass applied to data and confounds;
+    4. least squares of the data on the confounds (no intercept: both are already detrended) over the
+       retained frames only; residuals of every frame; 5. retained frames returned.
+``"regress-filter"`` (regress first, as XCP-D before 0.4)
     1. least squares of the data on [intercept, linear trend, confounds], fit on retained frames only;
-       residuals of every frame;
-    2. censored frames replaced by a cubic spline through the retained residuals (nearest retained
-       value before the first / after the last retained frame, as XCP-D);
-    3. zero-phase Butterworth band-pass; 4. retained frames returned.
-``"filter-regress"`` (nilearn's and current XCP-D's order; Lindquist et al. 2019)
-    1. censored frames of the data, the linear trend and the confounds interpolated as above;
-    2. all of them band-passed identically; 3. least squares of the filtered data on [intercept,
-       filtered trend, filtered confounds] over retained frames; 4. retained residuals returned.
-       (nilearn and XCP-D instead detrend by a fit over all interpolated frames before filtering;
-       here the filtered trend is fit jointly with the confounds on retained frames.)
+       residuals of every frame; 2. censored frames interpolated as above; 3. band-pass;
+    4. retained frames returned. Filtering after regression can bring back nuisance signal (Hallquist 2013).
 
-The filter is :func:`scipy.signal.butter` of order ``filter_order`` (a band-pass has twice as many
-poles) in second-order sections, run forward and back (``sosfiltfilt``) with the edge values padded
-over T - 1 frames: nilearn's ``butterworth`` with XCP-D's padding. The least squares use a pivoted
-QR of the design with its confound columns centred and scaled over retained frames, so confounds of
-very different magnitudes (1e6 next to 1e-6) lose no accuracy.
+The filter is :func:`scipy.signal.butter` of order ``filter_order`` (a band-pass has twice as many poles)
+in second-order sections, run forward and back (``sosfiltfilt``), padded with the edge values over
+T - 1 frames by default: nilearn's ``butterworth`` with XCP-D's padding. The least squares use a pivoted
+QR of the design with its columns scaled over retained frames, so confounds of very different magnitudes
+(1e6 next to 1e-6) lose no accuracy. The interpolation is :class:`scipy.interpolate.CubicSpline` itself
+(nilearn's ``signal._interpolate_volumes`` indexes with a reversed mask in 0.14.1, leaving frame j
+uninterpolated when frame T-1-j is also censored; it is not used).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import interpolate, linalg, signal
 
-ORDERS = ("regress-filter", "filter-regress")
+ORDERS = ("filter-regress", "regress-filter")
+PADTYPES = ("constant", "odd", "even", "none")
 INTERPOLATIONS = ("cubic", "linear")
 
 
@@ -85,19 +87,41 @@ def check_band(tr, high_pass, low_pass):
     return hp, lp
 
 
-def butterworth(data, tr, *, high_pass=0.009, low_pass=0.08, order=2):
-    """Zero-phase Butterworth filter along axis 0 (band-, high- or low-pass by which edges are set)."""
+def butterworth(data, tr, *, high_pass=0.009, low_pass=0.08, order=2, padtype="constant", padlen=None):
+    """Zero-phase Butterworth filter along axis 0 (band-, high- or low-pass by which edges are set).
+
+    ``padtype`` (``constant``, ``odd``, ``even`` or ``none``) and ``padlen`` (default T - 1, the most possible)
+    are those of :func:`scipy.signal.sosfiltfilt`.
+    """
     hp, lp = check_band(tr, high_pass, low_pass)
     data = np.asarray(data, dtype=float)
     if hp is None and lp is None:
         return data.copy()
+    if padtype not in PADTYPES:
+        raise ValueError(f"padtype must be one of {PADTYPES}, got {padtype!r}")
     if hp is not None and lp is not None:
         sos = signal.butter(order, [hp, lp], btype="bandpass", fs=1.0 / tr, output="sos")
     elif hp is not None:
         sos = signal.butter(order, hp, btype="highpass", fs=1.0 / tr, output="sos")
     else:
         sos = signal.butter(order, lp, btype="lowpass", fs=1.0 / tr, output="sos")
-    return signal.sosfiltfilt(sos, data, axis=0, padtype="constant", padlen=data.shape[0] - 1)
+    padlen = data.shape[0] - 1 if padlen is None else min(int(padlen), data.shape[0] - 1)
+    if padtype == "none":
+        return signal.sosfiltfilt(sos, data, axis=0, padtype=None)
+    return signal.sosfiltfilt(sos, data, axis=0, padtype=padtype, padlen=padlen)
+
+
+def detrend(data):
+    """Remove the mean and the least-squares linear trend over all frames (axis 0)."""
+    data = np.asarray(data, dtype=float)
+    n = data.shape[0]
+    ramp = np.arange(n, dtype=float) - (n - 1) / 2.0
+    norm = np.sqrt(np.sum(ramp**2))
+    out = data - data.mean(axis=0)
+    if norm > 0:
+        ramp /= norm
+        out -= np.outer(ramp, ramp @ out) if out.ndim == 2 else ramp * (ramp @ out)
+    return out
 
 
 def interpolate_censored(data, keep, kind="cubic"):
@@ -128,25 +152,32 @@ def interpolate_censored(data, keep, kind="cubic"):
     return data
 
 
-def _residualise(y, x, keep):
-    """``y - x @ beta`` for every frame, beta fit on ``keep`` rows; column 0 of ``x`` is the intercept."""
+def _residualise(y, x, keep, intercept=True):
+    """``y - x @ beta`` for every frame, beta fit on ``keep`` rows.
+
+    With ``intercept``, column 0 of ``x`` is the intercept and the other columns are centred and scaled over
+    the retained frames; without, every column is only scaled (centring would add an intercept).
+    """
     xk = x[keep]
     z = x.copy()
-    if x.shape[1] > 1:
-        centre = xk[:, 1:].mean(axis=0)
-        scale = np.sqrt(np.mean((xk[:, 1:] - centre) ** 2, axis=0))
-        constant = scale <= np.finfo(float).eps * np.maximum(np.abs(centre), 1.0)
-        scale[constant] = 1.0  # a column constant over retained frames is the intercept again: QR drops it
-        z[:, 1:] = (x[:, 1:] - centre) / scale
+    first = 1 if intercept else 0
+    if x.shape[1] > first:
+        centre = xk[:, first:].mean(axis=0) if intercept else np.zeros(x.shape[1])
+        scale = np.sqrt(np.mean((xk[:, first:] - centre) ** 2, axis=0))
+        degenerate = scale <= np.finfo(float).eps * np.maximum(np.abs(centre), 1.0)
+        scale[degenerate] = 1.0  # a constant (or zero) column: QR drops it
+        z[:, first:] = (x[:, first:] - centre) / scale
     q, r, piv = linalg.qr(z[keep], mode="economic", pivoting=True)
     diag = np.abs(np.diag(r))
-    rank = int(np.sum(diag > diag[0] * max(xk.shape) * np.finfo(float).eps)) if diag.size else 0
+    rank = int(np.sum(diag > diag[0] * max(xk.shape) * np.finfo(float).eps)) if diag.size and diag[0] > 0 else 0
+    if rank == 0:
+        return y.copy()
     coef = linalg.solve_triangular(r[:rank, :rank], q[:, :rank].T @ y[keep])
     return y - z[:, piv[:rank]] @ coef
 
 
 def clean(data, confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass=True, filter_order=2,
-          detrend=True, order="regress-filter", interpolation="cubic") -> np.ndarray:
+          detrend=True, order="filter-regress", interpolation="cubic", padtype="constant", padlen=None) -> np.ndarray:
     """Denoise frames x signals ``data`` and return its retained frames.
 
     Parameters
@@ -154,7 +185,8 @@ def clean(data, confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass
     data : (T, N) array
         Any N, including N = T (the identity, see :func:`cleaning_operator`).
     confounds : (T, k) array or None
-        Nuisance regressors (an intercept and, with ``detrend``, a linear trend are always added).
+        Nuisance regressors. ``regress-filter`` adds an intercept and, with ``detrend``, a linear trend to them;
+        ``filter-regress`` detrends data and confounds instead (see the module docstring).
     keep : (T,) bool array
         Retained frames; the regression is fit on these only.
     tr : float
@@ -166,11 +198,13 @@ def clean(data, confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass
     filter_order : int
         Butterworth order passed to :func:`scipy.signal.butter` (XCP-D ``--bpf-order``, default 2).
     detrend : bool
-        Include the linear trend in the design.
-    order : {"regress-filter", "filter-regress"}
+        Remove a linear trend (a design column with ``regress-filter``, a detrend with ``filter-regress``).
+    order : {"filter-regress", "regress-filter"}
         See the module docstring.
     interpolation : {"cubic", "linear"}
         How censored frames are filled before filtering.
+    padtype, padlen
+        Padding of the filter (:func:`butterworth`).
 
     Returns
     -------
@@ -187,23 +221,52 @@ def clean(data, confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
-    x, _ = design_matrix(confounds, n_frames, detrend=detrend)
+    x = regression_design(confounds, keep, tr, low_pass=low_pass, high_pass=high_pass, bandpass=bandpass,
+                          filter_order=filter_order, detrend=detrend, order=order, interpolation=interpolation,
+                          padtype=padtype, padlen=padlen)
     if keep.sum() < x.shape[1] + 1:
         raise ValueError(f"{int(keep.sum())} retained frames cannot fit {x.shape[1]} regressors")
-    if bandpass:
-        check_band(tr, high_pass, low_pass)
 
     def filt(values):
         values = interpolate_censored(values, keep, interpolation)
-        return butterworth(values, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order)
+        return butterworth(values, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order,
+                           padtype=padtype, padlen=padlen)
 
-    if not bandpass:
+    if order == "regress-filter":
         out = _residualise(data, x, keep)
-    elif order == "regress-filter":
-        out = filt(_residualise(data, x, keep))
+        out = filt(out) if bandpass else out
     else:
-        out = _residualise(filt(data), np.column_stack([x[:, :1], filt(x[:, 1:])]), keep)
+        out = interpolate_censored(data, keep, interpolation)
+        out = _detrend(out) if detrend else out
+        out = butterworth(out, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order, padtype=padtype,
+                          padlen=padlen) if bandpass else out
+        out = _residualise(out, x, keep, intercept=False) if x.shape[1] else out
     return out[keep]
+
+
+_detrend = detrend
+
+
+def regression_design(confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass=True, filter_order=2,
+                      detrend=True, order="filter-regress", interpolation="cubic", padtype="constant",
+                      padlen=None) -> np.ndarray:
+    """The design the regression of :func:`clean` actually fits (T rows; fit on the retained ones).
+
+    ``regress-filter``: [intercept, linear trend, confounds] (:func:`design_matrix`). ``filter-regress``: the
+    confounds interpolated, detrended and filtered exactly as the data (no intercept, no trend column).
+    """
+    keep = np.asarray(keep).astype(bool)
+    if order == "regress-filter":
+        return design_matrix(confounds, keep.size, detrend=detrend)[0]
+    if bandpass:
+        check_band(tr, high_pass, low_pass)
+    x = design_matrix(confounds, keep.size, detrend=False)[0][:, 1:]
+    if not x.shape[1]:
+        return x
+    x = interpolate_censored(x, keep, interpolation)
+    x = _detrend(x) if detrend else x
+    return butterworth(x, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order, padtype=padtype,
+                       padlen=padlen) if bandpass else x
 
 
 def cleaning_operator(confounds, keep, tr, **kwargs) -> np.ndarray:

@@ -186,14 +186,19 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
     the regression (fewer than the design's columns + 2) is not an error: it yields an empty time series, the
     QC flag ``too_few_frames`` and a sentence in ``qc["problems"]``.
     """
-    from ketamine_fc.core.denoise import cleaning_operator, design_matrix
+    from ketamine_fc.core.denoise import cleaning_operator, regression_design
 
     keep = censoring["retained"].to_numpy().astype(bool)
     n_frames = keep.size
     confounds = nuisance.to_numpy(dtype=float) if nuisance.shape[1] else None
-    design, names = design_matrix(confounds, n_frames, detrend=params["detrend"])
-    if confounds is not None:
-        names = ["intercept", "linear_trend"][: len(names) - nuisance.shape[1]] + list(nuisance.columns)
+    filtering = dict(low_pass=params["upper_bpf"], high_pass=params["lower_bpf"],
+                     bandpass=not params["disable_bandpass_filter"], filter_order=params["bpf_order"],
+                     detrend=params["detrend"], order=params["denoise_order"],
+                     padtype=params.get("bpf_padtype", "constant"), padlen=params.get("bpf_padlen"))
+    design = regression_design(confounds, keep if keep.any() else np.ones(n_frames, bool), tr, **filtering)
+    names = list(nuisance.columns)
+    if params["denoise_order"] == "regress-filter":
+        names = ["intercept", "linear_trend"][: design.shape[1] - len(names)] + names
     labels = table["label"].tolist()
     atlas_voxels = signals.get("atlas_voxels", signals["region_voxels"])
     status, coverage = region_status(signals["region_voxels"], atlas_voxels, min_voxels=min_region_voxels,
@@ -211,10 +216,7 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
         dv_before = np.full(n_frames, np.nan)
         dv_after = np.full(n_frames, np.nan)
     else:
-        operator = cleaning_operator(
-            confounds, keep, tr, low_pass=params["upper_bpf"], high_pass=params["lower_bpf"],
-            bandpass=not params["disable_bandpass_filter"], filter_order=params["bpf_order"],
-            detrend=params["detrend"], order=params["denoise_order"])
+        operator = cleaning_operator(confounds, keep, tr, **filtering)
         has_sub = signals["sub_voxels"].shape[1] > 0
         cleaned = clean_region_signals(
             signals["region_means"], keep, operator,

@@ -79,12 +79,22 @@ def clinical_anova(inputs, params):
     return pd.DataFrame([{k: anova[k] for k in ("n", "F", "df_num", "df_den", "p", "epsilon_gg", "p_gg")}])
 
 
+#: the two inference conventions of the LME: name -> (fit method, DF method, column suffix)
+CONVENTIONS = {"paper": ("ml", "residual", "ml_residual"), "satterthwaite": ("reml", "satterthwaite",
+                                                                           "reml_satterthwaite")}
+STATS = ("estimate", "se", "t", "df", "p")
+
+
 def lme(inputs, params, measures):
     """``FC ~ 1 + time + time:response + (1 | participant)`` per measure on the patients' pre/post sessions.
 
-    Returns one row per measure and term, with ``n_obs``, ``n_participants``, the fit method and the fit's
-    warning (``n/a`` when clean). A design that cannot be fit (for example every patient a responder, so that
-    time and time:response coincide) gives rows of n/a with the reason in ``warning``, logged once.
+    Both conventions are fit: the paper's (ML, residual DF; columns ``*_ml_residual``) and lmerTest's (REML,
+    Satterthwaite DF; ``*_reml_satterthwaite``); ``estimate, se, t, df, p`` repeat the one named by
+    ``params.lme_inference`` (column ``inference``). One row per measure and term, with ``n_obs``,
+    ``n_participants`` and the deciding fit's variances and warning (``n/a`` when clean). A design that cannot
+    be fit (for example every patient a responder, so that time and time:response coincide) gives rows of n/a
+    with the reason in ``warning``, logged once. ``response`` is 1 for responders, or for non-responders with
+    ``response_coding = "nonresponder"``.
     """
     fc = session_table(inputs, params)
     resp = responders(inputs, params)
@@ -96,6 +106,8 @@ def lme(inputs, params, measures):
     fc = fc[fc["participant_id"].isin(resp.index)]
     time = (fc["phase"] == "post").to_numpy(float)
     response = resp.reindex(fc["participant_id"]).to_numpy(float)
+    if params.response_coding == "nonresponder":
+        response = 1.0 - response
     X = np.column_stack([np.ones(len(fc)), time, time * response])
     terms = ["intercept", "time", "time:response"]
     problem = lme_design_problem(time, response, fc["participant_id"].to_numpy())
@@ -104,21 +116,25 @@ def lme(inputs, params, measures):
     rows = []
     for m in measures:
         ok = np.isfinite(fc[m].to_numpy(float))
-        common = {"measure": m, "n_obs": int(ok.sum()), "n_participants": int(fc.loc[ok, "participant_id"].nunique()),
-                  "method": f"{params.lme_fit}/{params.lme_df}"}
+        common = {"measure": m, "inference": params.lme_inference, "n_obs": int(ok.sum()),
+                  "n_participants": int(fc.loc[ok, "participant_id"].nunique())}
         if problem:
-            rows += [{**common, "term": t, "estimate": np.nan, "se": np.nan, "t": np.nan, "df": np.nan, "p": np.nan,
-                      "converged": False, "warning": f"not computed: {problem}"} for t in terms]
+            rows += [{**common, "term": t, **{k: np.nan for k in STATS}, "converged": False,
+                      "warning": f"not computed: {problem}"} for t in terms]
             continue
-        res = stats.fit_random_intercept(fc[m].to_numpy(float)[ok], X[ok], fc["participant_id"].to_numpy()[ok],
-                                         method=params.lme_fit, term_names=terms, df_method=params.lme_df)
-        for _, r in res.iterrows():
-            rows.append({"measure": m, **r.to_dict(), "n_obs": res.attrs["n_obs"],
-                         "n_participants": res.attrs["n_groups"], "method": common["method"],
-                         "sigma2_u": res.attrs["sigma2_u"], "sigma2_e": res.attrs["sigma2_e"],
-                         "converged": bool(res.attrs["converged"]), "warning": res.attrs["warning"] or "n/a"})
-        if res.attrs["warning"]:
-            LOGGER.warning("LME of %s: %s", m, res.attrs["warning"])
+        fits = {name: stats.fit_random_intercept(fc[m].to_numpy(float)[ok], X[ok], fc["participant_id"].to_numpy()[ok],
+                                                 method=fit, term_names=terms, df_method=df)
+                for name, (fit, df, _) in CONVENTIONS.items()}
+        decide = fits[params.lme_inference]
+        for i, term in enumerate(terms):
+            row = {**common, "term": term, **{k: decide.iloc[i][k] for k in STATS}}
+            for name, (_, _, suffix) in CONVENTIONS.items():
+                row.update({f"{k}_{suffix}": fits[name].iloc[i][k] for k in STATS})
+            row.update(sigma2_u=decide.attrs["sigma2_u"], sigma2_e=decide.attrs["sigma2_e"],
+                       converged=bool(decide.attrs["converged"]), warning=decide.attrs["warning"] or "n/a")
+            rows.append(row)
+        if decide.attrs["warning"]:
+            LOGGER.warning("LME of %s: %s", m, decide.attrs["warning"])
     return pd.DataFrame(rows)
 
 
@@ -224,33 +240,48 @@ CGI_TEST = "exact binomial test, one-sided: proportion with CGI-I 1-2 greater th
 
 
 def primary_outcomes(anova, course, lme_table, inputs, params):
-    """The eight primary outcomes of the paper with raw p and the Bonferroni decision (p < alpha / 8)."""
-    anova_row = {"F": np.nan, "n": 0, "p": np.nan} if anova is None else anova.iloc[0]
-    rows = [{"outcome": "madrs_rm_anova", "test": "repeated-measures ANOVA of MADRS over timepoints "
-             "(sphericity assumed)", "statistic": anova_row["F"], "n": anova_row["n"], "p": anova_row["p"]}]
+    """The eight primary outcomes of the paper with raw p and the Bonferroni decision (p < alpha / 8).
+
+    Each row also carries the p of the alternative analysis (the ANOVA without the Greenhouse-Geisser correction;
+    the LME under the other inference convention), its decision, and ``decision_differs`` where they disagree.
+    """
+    other = {"paper": "satterthwaite", "satterthwaite": "paper"}[params.lme_inference]
+    names = {"paper": "ML fit, residual DF (the paper's)", "satterthwaite": "REML fit, Satterthwaite DF"}
+    anova_row = {"F": np.nan, "n": 0, "p": np.nan, "p_gg": np.nan} if anova is None else anova.iloc[0]
+    rows = [{"outcome": "madrs_rm_anova", "test": "repeated-measures ANOVA of MADRS over timepoints, "
+             "Greenhouse-Geisser corrected", "statistic": anova_row["F"], "n": anova_row["n"],
+             "p": anova_row["p_gg"], "alternative": "sphericity assumed", "p_alternative": anova_row["p"]}]
     resp = None if course is None else course.loc[course["timepoint"] == params.response_timepoint]
     k, n = (resp.iloc[0]["cgi_improved_n"], resp.iloc[0]["cgi_n"]) if resp is not None and len(resp) else (np.nan,
                                                                                                            np.nan)
-    cgi = {"outcome": f"cgi_improved_{params.response_timepoint}", "test": CGI_TEST}
+    cgi = {"outcome": f"cgi_improved_{params.response_timepoint}", "test": CGI_TEST, "alternative": "n/a",
+           "p_alternative": np.nan}
     if pd.notna(k) and pd.notna(n) and n > 0:
         res = stats.binomial_test(int(k), int(n), p0=0.5, alternative="greater")
         rows.append(cgi | {"statistic": res["proportion"], "n": int(n), "p": res["p"]})
     else:
         rows.append(cgi | {"test": f"not run (no CGI-I at {params.response_timepoint})", "statistic": np.nan,
                            "n": 0, "p": np.nan})
+    suffix = CONVENTIONS[other][2]
     for m in ("dmn", "sgacc_dmn", "limbic"):
         for term in ("time", "time:response"):
             hit = lme_table[(lme_table["measure"] == m) & (lme_table["term"] == term)]
-            row = {"outcome": f"{m} {term}", "test": "LME t test of the fixed effect", "statistic": np.nan,
-                   "n": 0, "p": np.nan}
+            row = {"outcome": f"{m} {term}", "test": f"LME t test of the fixed effect ({names[params.lme_inference]})",
+                   "statistic": np.nan, "n": 0, "p": np.nan, "alternative": names[other], "p_alternative": np.nan}
             if len(hit):
-                row.update(statistic=hit.iloc[0]["t"], n=hit.iloc[0]["n_obs"], p=hit.iloc[0]["p"])
+                row.update(statistic=hit.iloc[0]["t"], n=hit.iloc[0]["n_obs"], p=hit.iloc[0]["p"],
+                           p_alternative=hit.iloc[0].get(f"p_{suffix}", np.nan))
             rows.append(row)
     table = pd.DataFrame(rows)
     threshold, passes = stats.bonferroni(table["p"].to_numpy(), n_tests=params.n_primary, alpha=params.alpha)
+    _, passes_alt = stats.bonferroni(table["p_alternative"].to_numpy(float), n_tests=params.n_primary,
+                                     alpha=params.alpha)
     table["bonferroni_threshold"] = threshold
     table["passes_bonferroni"] = passes
-    return table
+    table["passes_alternative"] = np.where(table["p_alternative"].notna(), passes_alt, False)
+    table["decision_differs"] = table["p_alternative"].notna() & (table["passes_bonferroni"] != table["passes_alternative"])
+    return table[["outcome", "test", "statistic", "n", "p", "bonferroni_threshold", "passes_bonferroni", "alternative",
+                  "p_alternative", "passes_alternative", "decision_differs"]]
 
 
 def edges_limbic_change(inputs, params):

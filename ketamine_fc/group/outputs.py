@@ -16,10 +16,14 @@ DESCRIPTIONS = {
     "clinical_anova": "Repeated-measures ANOVA of MADRS over timepoints on complete cases, with the "
                       "Greenhouse-Geisser epsilon and corrected p.",
     "lme": "Linear mixed-effects model per measure, patients only: FC ~ 1 + time + time:response + "
-           "(1 | participant); time 0 = pre, 1 = post; response from the response timepoint. SE from "
-           "(X' V^-1 X)^-1 at the estimates as lme4/fitlme; warnings (e.g. singular fits) recorded. response = 1 "
-           "for responders, so a larger decrease in responders gives a negative time:response estimate (the "
-           "paper's positive T for sgACC-DMN suggests the opposite coding there).",
+           "(1 | participant); time 0 = pre, 1 = post; response from the response timepoint (coded as "
+           "ResponseCoding says). Fit under two conventions, side by side: the paper's (ML fit, residual DF "
+           "n_obs - 3, MATLAB fitlme's defaults; columns *_ml_residual) and lmerTest's (REML fit, Satterthwaite "
+           "DF; *_reml_satterthwaite), both equal to R lme4/lmerTest; estimate, se, t, df, p repeat the convention "
+           "named in 'inference' (--lme-inference). On the paper's design (21 participants, 40 observations) null "
+           "simulations give 6.7-7.6 % false positives at p < .05 for the paper's convention and 5.3-6.3 % for "
+           "REML with Satterthwaite DF. SE from (X' V^-1 X)^-1 at the estimates; warnings (e.g. singular fits) "
+           "recorded.",
     "baseline_reliability": "Test-retest of the two pre-treatment sessions: Pearson r and ICC(3,1).",
     "controls_vs_patients": "Two-tailed Student t tests, controls vs patients at baseline (pre sessions averaged "
                             "per participant) and post; controls' visits averaged.",
@@ -27,7 +31,10 @@ DESCRIPTIONS = {
                     "infusion days) vs MADRS change at each timepoint, analyte levels vs MADRS change.",
     "logistic": "Logistic regression of each side effect (0/1) on each analyte level.",
     "primary_outcomes": "The eight primary outcomes with raw p, the Bonferroni threshold alpha/8 and whether p is "
-                        f"strictly below it. CGI-I: {CGI_TEST}, at the response timepoint.",
+                        f"strictly below it. CGI-I: {CGI_TEST}, at the response timepoint. The MADRS ANOVA decides "
+                        "with the Greenhouse-Geisser corrected p; the LME outcomes with the convention of "
+                        "--lme-inference. p_alternative is the p of the other analysis (sphericity assumed; the "
+                        "other LME convention) and decision_differs flags a decision it would change.",
     "edges_limbic_change": "Limbic ROI pairs: paired t test of FC change (post minus the mean of pre), patients.",
     "excluded_sessions": "Sessions flagged included = false at the participant level, left out of every analysis.",
 }
@@ -50,7 +57,14 @@ COLUMNS = {
     "estimate": "fixed-effect estimate", "se": "standard error", "n_obs": "observations (sessions)",
     "n_participants": "participants (groups)", "method": "fit method / DF method",
     "sigma2_u": "random-intercept variance", "sigma2_e": "residual variance", "converged": "optimiser converged",
-    "warning": "fit warning (n/a when clean)", "session_1": "first pre session", "session_2": "second pre session",
+    "warning": "fit warning (n/a when clean)",
+    "inference": "the convention repeated in estimate, se, t, df, p (--lme-inference)",
+    **{f"{k}_{suffix}": f"{k} under {what}" for k in ("estimate", "se", "t", "df", "p") for suffix, what in
+       (("ml_residual", "the paper's convention (ML fit, residual DF)"),
+        ("reml_satterthwaite", "REML fit with Satterthwaite DF"))},
+    "alternative": "the other analysis of the same outcome", "p_alternative": "p of the other analysis",
+    "passes_alternative": "whether the other analysis passes the threshold",
+    "decision_differs": "true where the other analysis would change the decision", "session_1": "first pre session", "session_2": "second pre session",
     "r": "Pearson r", "icc": "ICC(3,1), consistency", "comparison": "baseline (patients' pre) or post",
     "n_control": "controls", "n_patient": "patients", "mean_control": "controls' mean",
     "mean_patient": "patients' mean", "x": "first variable", "y": "second variable (MADRS % change)",
@@ -75,9 +89,13 @@ def write_group_tables(tables: dict, output_dir, params, inputs) -> dict:
         if name == "clinical_timecourse":
             meta["CohensD"] = {"dz": "mean(diff) / SD(diff)", "av": "mean(diff) / mean of the two SDs",
                                "pooled": "mean(diff) / sqrt of the mean of the two variances"}[params.cohens_d]
-        if name == "lme":
-            meta["DegreesOfFreedom"] = params.lme_df
-            meta["FitMethod"] = params.lme_fit
+        if name in ("lme", "primary_outcomes"):
+            meta["Inference"] = {"paper": "ML fit, residual degrees of freedom (the paper's convention)",
+                                 "satterthwaite": "REML fit, Satterthwaite degrees of freedom"}[params.lme_inference]
+            meta["ResponseCoding"] = ("response = 1 for responders: a larger fall in responders gives a negative "
+                                      "time:response estimate" if params.response_coding == "responder" else
+                                      "response = 1 for non-responders: a larger fall in responders gives a "
+                                      "positive time:response estimate (the paper's sign)")
         if name == "primary_outcomes":
             meta["CGITest"] = CGI_TEST
         out[name] = write_tsv(df, folder / f"{name}.tsv", meta)

@@ -8,7 +8,7 @@ from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface
 
 from ketamine_fc.config import DenoiseParams
 from ketamine_fc.core.censoring import censoring_table
-from ketamine_fc.core.confounds import read_confounds, select_nuisance
+from ketamine_fc.core.confounds import read_confounds, replace_motion, select_nuisance
 
 
 class _CensorFramesInputSpec(BaseInterfaceInputSpec):
@@ -34,6 +34,8 @@ class CensorFrames(SimpleInterface):
         params = DenoiseParams(**self.inputs.params)
         confounds = read_confounds(self.inputs.confounds)
         table = censoring_table(confounds, self.inputs.tr, **params.censoring())
+        if params.motion_filter_type != "none" and params.motion_regressors == "filtered":
+            confounds = replace_motion(confounds, table.attrs["motion"])  # XCP-D: filtered motion in the design
         nuisance = select_nuisance(confounds, params.nuisance_regressors, path=self.inputs.confounds)
         self._results["censoring"] = os.path.join(runtime.cwd, "censoring.tsv")
         self._results["nuisance"] = os.path.join(runtime.cwd, "nuisance.tsv")

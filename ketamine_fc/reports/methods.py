@@ -13,6 +13,9 @@ REFERENCES = {
     "satterthwaite2013": "Satterthwaite TD et al. (2013) An improved framework for confound regression and filtering "
                          "for control of motion artifact in the preprocessing of resting-state functional "
                          "connectivity data. NeuroImage 64:240. doi:10.1016/j.neuroimage.2012.08.052",
+    "hallquist2013": "Hallquist MN, Hwang K, Luna B (2013) The nuisance of nuisance regression: spectral "
+                     "misspecification in a common approach to resting-state fMRI preprocessing reintroduces noise "
+                     "and obscures functional connectivity. NeuroImage 82:208. doi:10.1016/j.neuroimage.2013.05.116",
     "gordon2016": "Gordon EM et al. (2016) Generation and evaluation of a cortical area parcellation from "
                   "resting-state correlations. Cereb Cortex 26:288. doi:10.1093/cercor/bhu239",
     "seitzman2020": "Seitzman BA et al. (2020) A set of functionally-defined brain regions with improved "
@@ -39,12 +42,20 @@ def participant_methods(p: dict) -> str:
               if p["min_contig"] else "")
     dummy = ("fMRIPrep's non-steady-state frames" if p["dummy_scans"] == "auto" else
              f"the first {p['dummy_scans']} frames")
-    band = ("no temporal filter was applied" if p["disable_bandpass_filter"] else
+    band = ("no temporal filter" if p["disable_bandpass_filter"] else
             f"a zero-phase Butterworth band-pass filter (order {p['bpf_order']}, {p['lower_bpf']:g}-{p['upper_bpf']:g}"
-            " Hz) was applied after censored frames were interpolated with a cubic spline")
-    order = {"regress-filter": "The nuisance regression was fit on retained frames only; then " + band,
-             "filter-regress": "Data and regressors were filtered identically (" + band.replace(
-                 "a zero-phase", "with a zero-phase") + "), then the regression was fit on retained frames"}
+            f" Hz, {p['bpf_padtype']} padding)")
+    trend = "linearly detrended, " if p["detrend"] else ""
+    order = {"regress-filter": "The nuisance regression (with an intercept" + (" and a linear trend" if p["detrend"]
+                                                                                 else "") +
+                               ") was fit on the retained frames only; censored frames of the residuals were then "
+                               f"interpolated with a cubic spline and {band} was applied",
+             "filter-regress": "As in XCP-D (Hallquist et al. 2013), censored frames of the data and of the "
+                               f"regressors were interpolated with a cubic spline, both were {trend}and {band} was "
+                               "applied to both alike; the regression was then fit on the retained frames only"}
+    if p["motion_filter_type"] != "none" and p.get("motion_regressors", "filtered") == "filtered":
+        order["filter-regress"] += " (with the filtered motion parameters and their expansions as motion regressors)"
+        order["regress-filter"] += " (with the filtered motion parameters and their expansions as motion regressors)"
     cleanup = (f" Cortical signal bleeding into subcortical regions was removed by regressing, out of every "
                f"subcortical voxel, the mean signal of the cortex within {p['adjacent_cortex_mm']:g} mm."
                if p["subcortical_cleanup"] else "")
@@ -54,8 +65,8 @@ def participant_methods(p: dict) -> str:
         f"nibabel {v['nibabel']}, NumPy {v['numpy']}, SciPy {v['scipy']}), reproducing Siegel et al. (2021), from "
         f"the fMRIPrep outputs of the '{p['task']}' task in {p['space']} space.",
         f"{fd}{contig}, and {dummy} were discarded. Nuisance regressors followed the {p['nuisance_regressors']} "
-        f"strategy (Satterthwaite et al. 2013) with an intercept{' and a linear trend' if p['detrend'] else ''}. "
-        f"{order[p['denoise_order']]}; censored frames were then removed again.{cleanup}",
+        f"strategy (Satterthwaite et al. 2013). {order[p['denoise_order']]}; censored frames were then removed "
+        f"again.{cleanup}",
         f"Regions were the Gordon 333 cortical parcels (Gordon et al. 2016) and the Seitzman 300 subcortical and "
         f"cerebellar regions (Seitzman et al. 2020), with the amygdala, accumbens and anterior/posterior hippocampus "
         f"(split at MNI y = {p['hippocampus_split_y']:g} mm) expanded to whole Harvard-Oxford structures. A region "
@@ -68,7 +79,7 @@ def participant_methods(p: dict) -> str:
         f"Sessions with fewer than {min_frames} retained, or that kept less than {p['min_coverage']:.0%} of the "
         "regions of any of these networks, were excluded from the group analysis.",
         "## References\n\n" + "\n".join(f"- {REFERENCES[k]}" for k in ("siegel2021", "power2012", "power2014",
-                                                                       "satterthwaite2013", "gordon2016",
+                                                                       "satterthwaite2013", "hallquist2013", "gordon2016",
                                                                        "seitzman2020", "nipype")),
     ]) + "\n"
 
@@ -86,12 +97,15 @@ def citation(participant: dict | None = None, group: dict | None = None) -> str:
 
 def group_methods(g: dict) -> str:
     """The group statistics in words, from ``GroupParams.to_dict()``."""
-    fit = {"ml": "maximum likelihood", "reml": "restricted maximum likelihood"}[g["lme_fit"]]
-    df = {"residual": "residual degrees of freedom (observations minus fixed effects)",
-          "satterthwaite": "Satterthwaite degrees of freedom"}[g["lme_df"]]
+    decides = {"paper": "the first (the paper's convention)", "satterthwaite": "the second"}[g["lme_inference"]]
+    coding = ("responders" if g["response_coding"] == "responder" else "non-responders")
     return (f"Each network measure was modelled in the patients with a linear mixed-effects model, FC ~ time + "
-            f"time x response + (1 | participant), fit by {fit} with t tests on {df}. Response was a MADRS reduction "
+            f"time x response + (1 | participant), with time = 1 after treatment and response = 1 for {coding}. "
+            "The model was fit twice: by maximum likelihood with t tests on residual degrees of freedom (observations "
+            "minus fixed effects; MATLAB fitlme's defaults, as in Siegel et al. 2021) and by restricted maximum "
+            f"likelihood with Satterthwaite degrees of freedom (lmerTest); {decides} decided the primary outcomes, "
+            "and decisions the other would change are flagged. Response was a MADRS reduction "
             f"of at least {g['response_threshold']:.0%} from {g['baseline_timepoint']} at {g['response_timepoint']}; "
             f"remission a MADRS below {g['remission_cutoff']:g}. MADRS over time was tested with a repeated-measures "
-            f"ANOVA (Greenhouse-Geisser epsilon reported). The {g['n_primary']} primary outcomes were judged against "
+            f"ANOVA, Greenhouse-Geisser corrected. The {g['n_primary']} primary outcomes were judged against "
             f"the Bonferroni threshold p < {g['alpha']:g}/{g['n_primary']}.\n")

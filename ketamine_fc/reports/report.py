@@ -124,12 +124,33 @@ def _findings(tables, params) -> str:
     if prim is None:
         return "<p><em>The primary outcomes could not be computed (see Analyses not computed).</em></p>"
     items = []
+    differ = prim.loc[prim["decision_differs"].astype(bool), "outcome"].tolist() if "decision_differs" in prim else []
+    convention = {"paper": "the paper's convention (ML fit, residual degrees of freedom)",
+                  "satterthwaite": "REML with Satterthwaite degrees of freedom"}[params.lme_inference]
+    note = (f"<p>The MADRS ANOVA is judged on its Greenhouse-Geisser corrected p; the imaging outcomes on {convention}. "
+            + (f"The other convention would change the decision for: {html.escape(', '.join(differ))}.</p>" if differ
+               else "The other convention would change no decision.</p>"))
     for _, r in prim.iterrows():
         css = "pass" if r["passes_bonferroni"] else "fail"
         verdict = "passes" if r["passes_bonferroni"] else "does not pass"
         items.append(f'<li>{html.escape(r["outcome"])}: p = {r["p"]:.3g} <span class="{css}">{verdict}</span> '
                      f'the Bonferroni threshold {r["bonferroni_threshold"]:.5g}</li>')
-    return "<ul>" + "".join(items) + "</ul>"
+    return note + "<ul>" + "".join(items) + "</ul>"
+
+
+def _participant_settings(settings: dict | None) -> list:
+    """The participant-level settings shared by every pooled session, with a warning for a template mismatch."""
+    if not settings:
+        return []
+    out = ["<h2>Participant-level settings</h2>"]
+    template = str(settings.get("space", "")).partition(":")[0]
+    if settings.get("allow_template_mismatch") and template and template != "MNI152NLin6Asym":
+        out.append(f'<p class="fail">The atlases, defined in MNI152NLin6Asym, were used on BOLD in '
+                   f"{html.escape(template)} without a template-to-template transform: regions can sit a few mm "
+                   "off.</p>")
+    rows = pd.DataFrame([(k, ", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in settings.items()],
+                        columns=["setting", "value"])
+    return out + [_table(rows.astype(str))]
 
 
 def write_report(tables, inputs, params, output_dir) -> Path:
@@ -151,6 +172,7 @@ def write_report(tables, inputs, params, output_dir) -> Path:
     if inputs.skipped:
         parts += ["<h2>Analyses skipped or not computed</h2><ul>"] + [f"<li>{html.escape(k)}: {html.escape(v)}</li>"
                                                       for k, v in inputs.skipped.items()] + ["</ul>"]
+    parts += _participant_settings(inputs.participant_parameters)
     parts += ["<h2>Parameters</h2>", _table(pd.DataFrame([params.to_dict()]).T.reset_index().rename(
         columns={"index": "parameter", 0: "value"})),
               "<h2>Software</h2>", _table(pd.DataFrame(list(versions().items()), columns=["package", "version"])),

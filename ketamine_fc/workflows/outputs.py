@@ -14,8 +14,9 @@ RUN_OUTPUTS = {
     # inputnode field: (extra entities, suffix, description)
     "censoring": ({}, "outliers", "Per-frame censoring: framewise displacement used, dummy scans, FD outliers, "
                   "frames dropped by the short-segment rule, and retained (1) frames."),
-    "design": ({"desc": "design"}, "timeseries", "The nuisance-regression design (intercept, linear trend, "
-               "confounds), fit on retained frames only."),
+    "design": ({"desc": "design"}, "timeseries", "The regression design as fit on the retained frames: with "
+               "denoise_order filter-regress the confounds interpolated, detrended and band-passed like the data; "
+               "with regress-filter the intercept, linear trend and raw confounds."),
     "timeseries": ({"stat": "mean"}, "timeseries", "Cleaned region mean time series, retained frames only; one "
                    "column per region label; n/a marks a region with too few voxels."),
     "regions_qc": ({"desc": "regions"}, "qc", "Per region: voxels inside the brain mask (n_voxels) and on the grid "

@@ -42,6 +42,7 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
     """
     workflow = pe.Workflow(name=name or f"sub_{safe(subject)}_wf")
     params = settings.parameters("participant")
+    note = {"TemplateMismatch": settings.template_mismatch} if settings.template_mismatch else {}
     outputnode = pe.Node(niu.IdentityInterface(fields=["measures"]), name="outputnode")
     atlas_of = _atlas_per_grid(workflow, sessions, settings)
     merge_measures = pe.Node(niu.Merge(len(sessions)), name="merge_measures", run_without_submitting=True)
@@ -56,7 +57,8 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
                                    run_labels=[r.short_label for r in runs], name=f"{ses.name}_fc_wf")
         ds_ses = init_session_derivatives_wf(
             output_dir=settings.output_dir, entities=ses.entities, space=runs[0].space,
-            parameters=params, metadata={"MinimumRetainedFrames": ses.min_frames}, name=f"{ses.name}_derivatives_wf")
+            parameters=params, metadata={"MinimumRetainedFrames": ses.min_frames, **note},
+            name=f"{ses.name}_derivatives_wf")
         for i, run in enumerate(runs, start=1):
             bold_wf = init_bold_wf(denoise=settings.denoise, atlas=settings.atlas, build_atlas=False,
                                    mem_gb=estimate_bold_mem_gb(run.n_frames, run.grid[:3]),
@@ -67,7 +69,7 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
                 setattr(bold_wf.inputs.inputnode, field, value)
             ds_run = init_run_derivatives_wf(
                 output_dir=settings.output_dir, entities=run.entities, space=run.space, parameters=params,
-                metadata={"RepetitionTime": run.tr}, source_files=[run.bold, run.mask, run.confounds],
+                metadata={"RepetitionTime": run.tr, **note}, source_files=[run.bold, run.mask, run.confounds],
                 name=f"{run.name}_derivatives_wf")
             workflow.connect([
                 (atlas_wf, bold_wf, [("outputnode.dseg", "inputnode.dseg"), ("outputnode.table", "inputnode.table")]),

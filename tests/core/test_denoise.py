@@ -1,6 +1,8 @@
-"""Nuisance regression and filtering against nilearn.signal.clean and scipy on real ROI time series.
+"""Nuisance regression and filtering against nilearn.signal.clean, scipy and an independent implementation of
+XCP-D's ``denoise_with_nilearn`` on real ROI time series.
 
-nilearn differences that the references below account for (the maths is otherwise identical):
+For ``regress-filter``, nilearn differences that the references below account for (the maths is otherwise
+identical):
 - nilearn's ``detrend`` removes a trend over its own frame count after censoring (``filter=False``) or over
   all interpolated frames before filtering; ours fits the trend in original frame numbers jointly with the
   confounds on retained frames. Passing the trend to nilearn as a confound with ``detrend=False`` is
@@ -18,7 +20,8 @@ from nilearn import signal as nsignal
 from scipy import interpolate
 from scipy import signal as ssignal
 
-from ketamine_fc.core.denoise import butterworth, clean, cleaning_operator, design_matrix, interpolate_censored
+from ketamine_fc.core.denoise import (butterworth, clean, cleaning_operator, design_matrix, interpolate_censored,
+                                     regression_design)
 
 TR = 1.89
 BAND = {"low_pass": 0.08, "high_pass": 0.009}
@@ -68,7 +71,7 @@ def test_a_regression_equals_nilearn_without_censoring(nitime):
 
 def test_b_regression_on_retained_frames_equals_nilearn_sample_mask(nitime, keep):
     y, conf = nitime
-    ours = clean(y, conf, keep, TR, bandpass=False)
+    ours = clean(y, conf, keep, TR, bandpass=False, order="regress-filter")
     assert ours.shape == (keep.sum(), y.shape[1])
     assert _rel(ours, _nilearn(y, conf, keep, filter=False)) < 1e-10
 
@@ -84,7 +87,7 @@ def test_c_bandpass_equals_scipy_butter_filtfilt_of_the_residual(nitime, keep, c
         resid[gone] = interpolate.CubicSpline(kept, resid[kept])(gone)
     b, a = ssignal.butter(2, [0.009, 0.08], btype="bandpass", fs=1 / TR)
     ref = ssignal.filtfilt(b, a, resid, axis=0, padtype="constant", padlen=len(y) - 1)[keep]
-    assert _rel(clean(y, conf, keep, TR), ref) < 1e-8
+    assert _rel(clean(y, conf, keep, TR, order="regress-filter"), ref) < 1e-8
 
 
 def test_c_interpolation_and_filter_equal_nilearn_on_the_residual(nitime, keep):
@@ -93,26 +96,89 @@ def test_c_interpolation_and_filter_equal_nilearn_on_the_residual(nitime, keep):
     resid = y - x @ np.linalg.lstsq(x[keep], y[keep], rcond=None)[0]
     ref = nsignal.clean(resid, detrend=False, standardize=None, t_r=TR, sample_mask=np.flatnonzero(keep),
                         **_nilearn_butterworth(len(y)))
+    assert _rel(clean(y, conf, keep, TR, order="regress-filter"), ref) < 1e-8
+
+
+def xcpd_reference(y, conf, keep, tr, low_pass=0.08, high_pass=0.009, order=2):
+    """XCP-D's denoise_with_nilearn, written independently: scipy's CubicSpline (nearest value at the edges),
+    scipy's linear detrend, nilearn's butterworth with constant padding over T - 1 frames, numpy's lstsq on the
+    retained frames without an intercept."""
+    def interp(a):
+        a = a.copy()
+        kept, gone = np.flatnonzero(keep), np.flatnonzero(~keep)
+        inner = gone[(gone > kept[0]) & (gone < kept[-1])]
+        a[inner] = interpolate.CubicSpline(kept, a[kept], axis=0)(inner)
+        a[: kept[0]] = a[kept[0]]
+        a[kept[-1] + 1:] = a[kept[-1]]
+        return a
+
+    def filt(a):
+        return nsignal.butterworth(a, sampling_rate=1 / tr, low_pass=low_pass, high_pass=high_pass, order=order,
+                                   padtype="constant", padlen=len(a) - 1)
+
+    yf = filt(ssignal.detrend(interp(y), axis=0, type="linear"))
+    cf = filt(ssignal.detrend(interp(conf), axis=0, type="linear"))
+    beta = np.linalg.lstsq(cf[keep], yf[keep], rcond=None)[0]
+    return (yf - cf @ beta)[keep]
+
+
+@pytest.mark.parametrize("edges", [False, True])
+def test_d_filter_regress_equals_xcpd_algorithm(nitime, keep, edges):
+    y, conf = nitime
+    keep = keep.copy()
+    if edges:
+        keep[:4] = keep[-3:] = False
+    assert _rel(clean(y, conf, keep, TR), xcpd_reference(y, conf, keep, TR)) < 1e-8
+    for j in range(y.shape[1]):  # per region: max difference over max magnitude (the acceptance criterion)
+        ours, ref = clean(y[:, j], conf, keep, TR)[:, 0], xcpd_reference(y[:, j:j + 1], conf, keep, TR)[:, 0]
+        assert np.abs(ours - ref).max() / np.abs(ref).max() < 1e-8
+
+
+def test_d_filter_regress_equals_nilearn_without_confound_standardisation(nitime, keep):
+    """nilearn's clean is the same model when it does not z-score the confounds (which adds an intercept) and
+    no censored frame mirrors another (its 0.14.1 interpolation indexes with a reversed mask)."""
+    y, conf = nitime
+    gone = np.flatnonzero(~keep)
+    assert not set(gone) & set(len(y) - 1 - gone)
+    ref = nsignal.clean(y, confounds=conf, detrend=True, standardize=None, standardize_confounds=False, t_r=TR,
+                        sample_mask=np.flatnonzero(keep), **_nilearn_butterworth(len(y)))
     assert _rel(clean(y, conf, keep, TR), ref) < 1e-8
 
 
-def test_d_filter_regress_with_censoring_equals_nilearn(nitime, keep):
-    y, conf = nitime
-    ours = clean(y, conf, keep, TR, order="filter-regress")
-    assert _rel(ours, _nilearn(y, conf, keep, **_nilearn_butterworth(len(y)))) < 1e-8
-    # nilearn's own detrend (a fit over all interpolated frames, before filtering) is a different model:
-    # the filtered trend is a transient at the run edges, which ours fits jointly with the confounds
-    ref = nsignal.clean(y, confounds=conf, detrend=True, standardize=None, t_r=TR,
-                        sample_mask=np.flatnonzero(keep), **_nilearn_butterworth(len(y)))
-    ref -= ref.mean(axis=0)
-    r = [np.corrcoef(ours[:, j], ref[:, j])[0, 1] for j in range(y.shape[1])]
-    assert min(r) > 0.9 and _rel(ours[40:-40], ref[40:-40]) < 0.1
+def test_mirrored_censoring_is_interpolated(rng):
+    """Frames j and T-1-j both censored: each is the cubic spline through the retained frames (scipy directly)."""
+    n = 120
+    y = np.cumsum(rng.standard_normal((n, 3)), axis=0)
+    keep = np.ones(n, bool)
+    gone = np.r_[10, 11, 30, 55, 64]
+    keep[gone] = keep[n - 1 - gone] = False
+    kept = np.flatnonzero(keep)
+    spline = interpolate.CubicSpline(kept, y[kept], axis=0)
+    out = interpolate_censored(y, keep)
+    missing = np.flatnonzero(~keep)
+    np.testing.assert_allclose(out[missing], spline(missing), rtol=1e-12, atol=1e-12)
+    assert np.all(np.abs(out[missing] - y[missing]) > 0)  # none left as it was
+    conf = rng.standard_normal((n, 4))
+    assert _rel(clean(y, conf, keep, 2.0), xcpd_reference(y, conf, keep, 2.0)) < 1e-8
 
 
-def test_orders_agree_without_filtering(nitime, keep):
+def test_filter_regress_design_is_the_filtered_confounds(nitime, keep):
     y, conf = nitime
-    a = clean(y, conf, keep, TR, bandpass=False, order="regress-filter")
-    np.testing.assert_allclose(clean(y, conf, keep, TR, bandpass=False, order="filter-regress"), a, atol=1e-9)
+    x = regression_design(conf, keep, TR)
+    # the residual of the confounds on their own design is zero on the retained frames: the design is what
+    # xcpd_reference regresses out (its confounds, processed like the data)
+    assert x.shape == conf.shape
+    assert np.abs(xcpd_reference(conf, conf, keep, TR)).max() < 1e-8 * np.abs(x).max()
+    assert _rel(x[keep], clean(conf, None, keep, TR)) < 1e-10
+    assert regression_design(conf, keep, TR, order="regress-filter").shape == (len(y), conf.shape[1] + 2)
+
+
+def test_orders_agree_without_censoring_or_filtering(nitime):
+    """Frisch-Waugh-Lovell: regressing detrended data on detrended confounds equals one fit with [1, t, C]."""
+    y, conf = nitime
+    full = np.ones(len(y), bool)
+    a = clean(y, conf, full, TR, bandpass=False, order="regress-filter")
+    np.testing.assert_allclose(clean(y, conf, full, TR, bandpass=False, order="filter-regress"), a, atol=1e-9)
 
 
 @pytest.mark.parametrize("order", ["regress-filter", "filter-regress"])
@@ -138,7 +204,7 @@ def test_ill_scaled_confounds_still_match_nilearn(rng, censor):
     keep = np.ones(n, bool)
     if censor:
         keep[50:60] = False
-    ours = clean(y, conf, keep, 2.0, bandpass=False)
+    ours = clean(y, conf, keep, 2.0, bandpass=False, order="regress-filter")
     ref = nsignal.clean(y, confounds=np.column_stack([conf, np.arange(n)]), detrend=False, standardize=None,
                         filter=False, t_r=2.0, sample_mask=np.flatnonzero(keep) if censor else None)
     assert _rel(ours, ref - ref.mean(axis=0)) < 1e-6

@@ -45,7 +45,7 @@ def test_region_cleaning_equals_voxelwise_nilearn_then_average(rng, grid):
     keep = np.ones(n_frames, bool)
     keep[[10, 11, 12, 50]] = False
     means = (plan.weights @ voxels.T).T
-    op = cleaning_operator(confounds, keep, 2.0, bandpass=False)
+    op = cleaning_operator(confounds, keep, 2.0, bandpass=False, order="regress-filter")
     ours = clean_region_signals(means, keep, op, usable=plan.region_voxels > 0)
     # reference: nilearn cleans every voxel (censored frames removed, detrended, confounds regressed), then average
     # (our trend is over the original frame times, so nilearn gets it as a confound; its residuals keep the mean)

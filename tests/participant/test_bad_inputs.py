@@ -173,7 +173,7 @@ def test_exclusions_say_why(broken, run_all):
                      err)
     few = read_tsv(next((broken["out"] / "sub-fewframes").rglob("*_desc-network_measures.tsv"))).iloc[0]
     assert not bool(few["included"])
-    assert "run-1: 30 retained frames are too few for the 38 regressors of the design" in few["exclusion_reason"]
+    assert "run-1: 30 retained frames are too few for the 36 regressors of the design" in few["exclusion_reason"]
 
 
 def test_partial_mask_listed_and_excluded(broken, run_all):

@@ -51,7 +51,12 @@ def test_null_cohort_shows_no_imaging_effect(null):
     assert code == 0
     imaging = [o for o in primary.index if o.split(" ")[0] in ("dmn", "sgacc_dmn", "limbic")]
     assert len(imaging) == 6
-    assert not primary.loc[imaging, "passes_bonferroni"].astype(bool).any()
+    # no outcome passes under both conventions; under the paper's (anti-conservative: about twice the nominal
+    # rate at the Bonferroni threshold) a pass on a null cohort is flagged as a decision the other would change
+    rows = primary.loc[imaging]
+    assert not (rows["passes_bonferroni"].astype(bool) & rows["passes_alternative"].astype(bool)).any()
+    assert not rows["passes_alternative"].astype(bool).any()
+    assert (rows["passes_bonferroni"].astype(bool) <= rows["decision_differs"].astype(bool)).all()
     assert (lme.xs("visual", level="measure").loc[["time", "time:response"], "p"] > 0.00625).all()
 
 
