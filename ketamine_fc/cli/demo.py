@@ -12,6 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from ketamine_fc.simulate.design import Effects
 
 #: a small cohort needs larger effects than the paper's to show them: Fisher-z units of the simulation
@@ -29,7 +32,9 @@ def build_parser():
     p.add_argument("--n-frames", type=int, default=180, help="frames per run (TR 2 s)")
     p.add_argument("--resolution", type=int, choices=[2, 3, 4], default=3, help="MNI grid (mm)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--null", action="store_true", help="plant no effect (nothing should be found)")
+    p.add_argument("--null", action="store_true", help="plant no FC effect (no imaging outcome should be found; the "
+                   "clinical course stays)")
+    p.add_argument("--null-clinical", action="store_true", help="with --null: no clinical course either")
     p.add_argument("--nprocs", type=int, default=2, help="processes for the participant level (MultiProc)")
     p.add_argument("--atlas-dir", help="atlas files (else KETAMINE_FC_DATA, the cache, or a download)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
@@ -61,7 +66,7 @@ def main(argv=None) -> int:
     try:
         simulate_study(bids, n_patients=args.n_patients, n_controls=args.n_controls, n_frames=args.n_frames,
                        resolution=args.resolution, seed=args.seed, atlas_dir=args.atlas_dir, nprocs=args.nprocs,
-                       effects=Effects.null() if args.null else DEMO_EFFECTS,
+                       effects=Effects.null(clinical=not args.null_clinical) if args.null else DEMO_EFFECTS,
                        progress=lambda msg: print("  " + msg, flush=True))
     except KetamineFCError as err:
         print(f"ketamine-fc-demo: error: {err}", file=sys.stderr)
@@ -78,6 +83,7 @@ def main(argv=None) -> int:
         print(f"ketamine-fc-demo: the group level failed (exit code {code})", file=sys.stderr)
         return code
     print(summary(results / "group", planted=not args.null))
+    print(recovery(results / "group" / "network_fc.tsv", bids / "derivatives" / "simulation_truth.tsv"))
     print(f"  Planted values per session: {bids / 'derivatives' / 'simulation_truth.tsv'}")
     print(f"\nDemo finished in {(time.time() - start) / 60:.1f} min. Report: {results / 'group' / 'report.html'}")
     return 0
@@ -106,9 +112,52 @@ def summary(group_dir: Path, planted: bool = True) -> str:
     for _, row in primary[~primary["outcome"].str.contains(" ")].iterrows():
         lines.append(f"  {row['outcome']:<29s} p = {row['p']:.2g}  "
                      f"{'passes' if passes[row['outcome']] else 'fails'} Bonferroni")
+    differ = primary.loc[primary["decision_differs"].astype(str).str.lower() == "true", "outcome"].tolist()
+    lines.append(f"  Decided by the {lme['inference'].iloc[0]} LME convention; the other would change "
+                 + (", ".join(differ) if differ else "no decision") + ".")
     lines.append("  Planted: limbic and DMN FC fall in every patient (negative time), sgACC-DMN falls more in "
                  "responders (negative time:response), visual FC does not change." if planted else
                  "  Planted: no FC effect at all (--null): no imaging outcome should pass Bonferroni.")
+    return "\n".join(lines)
+
+
+def paired_changes(table: pd.DataFrame, measures) -> pd.DataFrame:
+    """Per patient with pre and post sessions: post minus the mean of the pre sessions, and responder status."""
+    t = table[table["participant_id"].str.startswith("sub-P")].copy()
+    t["phase"] = np.where(t["session_id"].str.startswith("ses-pre"), "pre", "post")
+    means = t.groupby(["participant_id", "phase"])[list(measures)].mean().unstack("phase")
+    change = pd.DataFrame({m: means[(m, "post")] - means[(m, "pre")] for m in measures}).dropna()
+    return change
+
+
+def recovery(measured_path: Path, truth_path: Path) -> str:
+    """Measured against planted paired FC changes of the patients (sessions the participant level included)."""
+    from ketamine_fc.utils.derivatives import read_tsv
+
+    measured = read_tsv(measured_path)
+    measured = measured[measured["included"].astype(str).str.lower().isin(["true", "1"])]
+    truth = read_tsv(truth_path)
+    keys = set(zip(measured["participant_id"], measured["session_id"]))
+    truth = truth[[k in keys for k in zip(truth["participant_id"], truth["session_id"])]]
+    got, planted = paired_changes(measured, MEASURES), paired_changes(truth, MEASURES)
+    got = got.reindex(planted.index).dropna()
+    planted = planted.loc[got.index]
+    responder = truth.drop_duplicates("participant_id").set_index("participant_id")["responder"].astype(str)
+    responder = responder.reindex(got.index).str.lower() == "true"
+    lines = ["", f"Measured vs planted FC change, post minus pre ({len(got)} patients; +/- one standard error: a "
+             "small cohort of short runs measures with sampling noise):"]
+    rows = [(name, m, slice(None)) for m, name in MEASURES.items()]
+    rows.append(("sgACC-DMN, responders minus non-responders", "sgacc_dmn", "interaction"))
+    for name, m, which in rows:
+        if which == "interaction":
+            a, b = got.loc[responder, m], got.loc[~responder, m]
+            g, se = a.mean() - b.mean(), np.sqrt(a.var() / len(a) + b.var() / len(b))
+            p = planted.loc[responder, m].mean() - planted.loc[~responder, m].mean()
+        else:
+            g, se, p = got[m].mean(), got[m].std() / np.sqrt(len(got)), planted[m].mean()
+        share = f"({100 * g / p:.0f} +/- {100 * se / abs(p):.0f} % of planted)" if abs(p) > 1e-6 else \
+            "(nothing planted)"
+        lines.append(f"  {name:<44s} measured {g:+.3f} +/- {se:.3f}  planted {p:+.3f}  {share}")
     return "\n".join(lines)
 
 

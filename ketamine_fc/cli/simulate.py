@@ -21,7 +21,9 @@ def build_parser():
     p.add_argument("--resolution", type=int, choices=[2, 3, 4], default=2,
                    help="MNI152NLin6Asym grid in mm (res-2 91x109x91, res-3 61x73x61, res-4 46x55x46)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--null", action="store_true", help="plant no effect")
+    p.add_argument("--null", action="store_true", help="plant no FC effect (the clinical course stays)")
+    p.add_argument("--null-clinical", action="store_true", help="with --null: no clinical course either (MADRS "
+                   "does not improve; CGI-I, BPRS, side effects and volumes relate to nothing)")
     defaults = Effects()
     for name in ("baseline_excess", "limbic_decrease", "dmn_decrease", "sgacc_decrease_responder",
                  "sgacc_decrease_nonresponder", "hippocampus_r", "between_sd"):
@@ -37,7 +39,11 @@ def main(argv=None) -> int:
     from ketamine_fc.errors import KetamineFCError
     from ketamine_fc.simulate.writer import simulate_study
 
-    effects = Effects.null() if args.null else Effects(**{k: getattr(args, k) for k in Effects.__dataclass_fields__})
+    if args.null_clinical and not args.null:
+        print("ketamine-fc-simulate: error: --null-clinical goes with --null", file=sys.stderr)
+        return 2
+    effects = Effects.null(clinical=not args.null_clinical) if args.null else Effects(
+        **{k: getattr(args, k) for k in Effects.__dataclass_fields__ if k != "clinical"})
     start = time.time()
     try:
         out = simulate_study(args.output_dir, n_patients=args.n_patients, n_controls=args.n_controls,

@@ -19,7 +19,14 @@ from ketamine_fc.core.motion import MOTION_COLUMNS, framewise_displacement
 OTHER_NETWORK_Z = 0.3  # within-community FC of the Gordon communities without a planted target
 SIGNAL_SCALE = 12.0  # BOLD units of a unit-variance region signal
 VOXEL_NOISE = 12.0
-GLOBAL_SD = 12.0  # a strong global signal, as in real data (its regression then barely touches the networks)
+GLOBAL_SD = 12.0  # a strong global fluctuation, as in real data
+#: loading of the global fluctuation by tissue: mostly grey matter (neural, vascular and respiratory), less in
+#: white matter and CSF. With the same nuisance everywhere, the global minus the white-matter signal would be a
+#: clean copy of the networks, and regressing both would remove the networks with it.
+GLOBAL_LOADING = {"gm": 1.0, "wm": 0.3, "csf": 0.5}
+WM_SD = 8.0  # a slow signal of the white matter's own (physiology, scanner), partly seen in grey matter
+WM_LOADING = {"gm": 0.1, "wm": 1.0, "csf": 0.0}
+CSF_GAIN = 20.0  # the physiological (pulsatile) signal, mostly in the CSF
 SPIKE_GAIN = 80.0  # artefact amplitude (BOLD units) per mm of FD at a motion burst
 HEAD_RADIUS = 50.0
 SIGNAL_BAND = (0.01, 0.08)  # Hz
@@ -107,7 +114,9 @@ def simulate_bold(rng, labels, table, sets, targets, *, tissue, n_frames, tr, n_
     targets : mapping
         Planted Fisher-z targets ``dmn``, ``sgacc_dmn``, ``limbic``, ``visual``.
     tissue : dict of bool arrays (n_voxels,)
-        ``csf`` voxels carry a strong physiological signal.
+        ``wm`` and ``csf`` voxels; the others count as grey matter. Each tissue has its own mixture of the
+        global fluctuation (:data:`GLOBAL_LOADING`), a white-matter signal (:data:`WM_LOADING`) and the
+        physiological signal (strong in CSF).
     n_frames, tr : frames and repetition time (s)
     n_bursts : head-motion bursts (1-2 frames each)
     n_dummy : initial non-steady-state frames (brighter by 150)
@@ -129,16 +138,20 @@ def simulate_bold(rng, labels, table, sets, targets, *, tissue, n_frames, tr, n_
     data += scaled[:, lut[labels]]  # voxels outside every region take the zero column
     del scaled
     t = np.arange(n_frames) * tr
-    slow = band_limited(rng, n_frames, 1, tr, band=(0.01, 0.1))[:, 0]
+    slow = band_limited(rng, n_frames, 2, tr, band=(0.01, 0.1))
     drift = 5.0 * (t / t[-1] - 0.5) + 3.0 * np.sin(2 * np.pi * t / (n_frames * tr) + rng.uniform(0, 2 * np.pi))
     physio = rng.standard_normal(n_frames)
-    gain = np.where(tissue["csf"], 20.0, rng.uniform(0, 2.0, n_vox))
+    kind = np.where(tissue["csf"], "csf", np.where(tissue["wm"], "wm", "gm"))
+    gain = np.where(tissue["csf"], CSF_GAIN, rng.uniform(0, 2.0, n_vox))
     params, spikes = motion_trace(rng, n_frames, n_bursts)
     loading = rng.standard_normal((6, n_vox))
     motion = (params - params.mean(axis=0)) / np.array([0.3, 0.3, 0.3, 0.006, 0.006, 0.006])
-    # global signal + drift (every voxel), physiological signal (mostly CSF), motion-related signal
-    time_courses = np.column_stack([GLOBAL_SD * slow + drift, physio, motion]).astype(np.float32)
-    data += time_courses @ np.vstack([np.ones(n_vox), gain, loading]).astype(np.float32)
+    # global fluctuation (by tissue), white-matter signal (by tissue), scanner drift (every voxel),
+    # physiological signal (mostly CSF), motion-related signal
+    time_courses = np.column_stack([GLOBAL_SD * slow[:, 0], WM_SD * slow[:, 1], drift, physio, motion])
+    loadings = np.vstack([np.vectorize(GLOBAL_LOADING.get)(kind), np.vectorize(WM_LOADING.get)(kind),
+                          np.ones(n_vox), gain, loading])
+    data += time_courses.astype(np.float32) @ loadings.astype(np.float32)
     fd = framewise_displacement(params, HEAD_RADIUS)
     pattern = rng.normal(1.0, 0.5, n_vox).astype(np.float32)
     for s in spikes:

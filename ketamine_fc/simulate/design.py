@@ -15,12 +15,14 @@ IMPROVEMENT = {"baseline": 0.0, "day1": 0.69, "week2": 0.55, "week4": 0.52, "wee
 
 @dataclass(frozen=True)
 class Effects:
-    """Planted effects, in Fisher z except ``hippocampus_r`` (a Pearson r); :meth:`null` plants none.
+    """Planted effects, in Fisher z except ``hippocampus_r`` (a Pearson r); :meth:`null` plants no FC effect.
 
     Session targets (see :data:`CONTROL_FC`): patients' limbic, DMN and sgACC-DMN FC exceed controls' by
     ``baseline_excess`` at both pre sessions; at ``post`` limbic and DMN fall in every patient, sgACC-DMN
     falls by ``sgacc_decrease_responder`` in responders and ``sgacc_decrease_nonresponder`` in the others;
     visual FC never changes. ``between_sd`` is the SD of each participant's own offset of every measure.
+    ``clinical`` plants the clinical course (MADRS improvement like the paper's, CGI-I, BPRS and side effects
+    following it); without it MADRS only varies around baseline and nothing clinical is related to anything.
     """
 
     baseline_excess: float = 0.12  # patients above controls at baseline (limbic, DMN, sgACC-DMN)
@@ -30,12 +32,15 @@ class Effects:
     sgacc_decrease_nonresponder: float = 0.03
     hippocampus_r: float = 0.5  # correlation of right hippocampus / ICV with MADRS change
     between_sd: float = 0.04  # between-participant SD of every measure
+    clinical: bool = True  # the MADRS course improves as in the paper
 
     @classmethod
-    def null(cls) -> "Effects":
-        """No group difference, no change and no volume correlation (``between_sd`` kept)."""
+    def null(cls, clinical: bool = True) -> "Effects":
+        """No FC group difference and no FC change (``between_sd`` kept); the clinical course (and the volume
+        correlation that goes with it) stays unless ``clinical`` is False."""
         return cls(baseline_excess=0.0, limbic_decrease=0.0, dmn_decrease=0.0, sgacc_decrease_responder=0.0,
-                   sgacc_decrease_nonresponder=0.0, hippocampus_r=0.0)
+                   sgacc_decrease_nonresponder=0.0, hippocampus_r=cls.hippocampus_r if clinical else 0.0,
+                   clinical=clinical)
 
 
 #: baseline Fisher-z targets of controls
@@ -54,7 +59,7 @@ class Study:
     responders: dict = field(default_factory=dict)
 
 
-def _madrs(rng, patients):
+def _madrs(rng, patients, clinical=True):
     """Long MADRS table: baseline 29 +/- 4, then the paper's mean course with individual improvement."""
     n = len(patients)
     base = np.clip(rng.normal(29, 4, n), 20, 42).round()
@@ -69,7 +74,7 @@ def _madrs(rng, patients):
         for k, tp in enumerate(TIMEPOINTS):
             if k >= first_missing.get(i, len(TIMEPOINTS)):
                 break
-            drop = min(fraction[i] * IMPROVEMENT[tp] / IMPROVEMENT["week2"], 0.98)
+            drop = min(fraction[i] * IMPROVEMENT[tp] / IMPROVEMENT["week2"], 0.98) if clinical else 0.0
             noise = 0.0 if k == 0 else rng.normal(0, 2.5)
             rows.append({"participant_id": pid, "timepoint": tp, "madrs": int(max(round(base[i] * (1 - drop) + noise),
                                                                                  0))})
@@ -93,7 +98,7 @@ def make_study(n_patients=23, n_controls=27, seed=0, effects: Effects = Effects(
         "age": rng.integers(22, 62, n_patients + n_controls),
         "sex": rng.choice(["F", "M"], n_patients + n_controls),
     })
-    madrs, base = _madrs(rng, patients)
+    madrs, base = _madrs(rng, patients, effects.clinical)
     wide = madrs.pivot(index="participant_id", columns="timepoint", values="madrs").reindex(patients)
     change = (wide["week2"] - wide["baseline"]) / wide["baseline"]
     responders = {p: bool(c <= -0.5) for p, c in change.items() if np.isfinite(c)}
@@ -122,20 +127,20 @@ def make_study(n_patients=23, n_controls=27, seed=0, effects: Effects = Effects(
                 t[k] = max(t[k], 0.0)
             rows.append({"participant_id": pid, "session_id": f"ses-{ses}", **t,
                          "responder": responders.get(pid, "n/a") if is_patient else "n/a"})
-    return Study(participants, sessions, _phenotype(rng, patients, wide, madrs, responders, change),
+    return Study(participants, sessions, _phenotype(rng, patients, wide, madrs, responders, change, effects.clinical),
                  _volumes(rng, patients + controls, change, effects), pd.DataFrame(rows), responders)
 
 
-def _phenotype(rng, patients, wide, madrs, responders, change):
+def _phenotype(rng, patients, wide, madrs, responders, change, clinical=True):
     cgi = []
     for pid in patients:
         for tp in TIMEPOINTS[1:]:
             if pd.isna(wide.loc[pid, tp]):
                 continue
-            drop = 1 - wide.loc[pid, tp] / wide.loc[pid, "baseline"]
+            drop = 1 - wide.loc[pid, tp] / wide.loc[pid, "baseline"] if clinical else rng.normal(0, 0.15)
             cgi.append({"participant_id": pid, "timepoint": tp,
                         "cgi_i": int(np.clip(round(4 - 4 * drop + rng.normal(0, 0.6)), 1, 7))})
-    improvement = (-change.reindex(patients).fillna(change.mean())).to_numpy()
+    improvement = (-change.reindex(patients).fillna(change.mean())).to_numpy() if clinical else np.zeros(len(patients))
     bprs = [{"participant_id": p, "timepoint": f"infusion_day{d}",
              "bprs_positive": round(float(max(4 + 3 * improvement[i] + rng.normal(0, 1.0), 4)), 1)}
             for i, p in enumerate(patients) for d in range(1, 5)]
@@ -143,7 +148,7 @@ def _phenotype(rng, patients, wide, madrs, responders, change):
     levels = pd.DataFrame({"participant_id": patients, "ketamine_r": ketamine / 2, "ketamine_s": ketamine / 2,
                            "norketamine_r": rng.lognormal(np.log(110), 0.3, len(patients)),
                            "norketamine_s": rng.lognormal(np.log(110), 0.3, len(patients))})
-    prob = 1 / (1 + np.exp(-(ketamine - 120) / 30))
+    prob = 1 / (1 + np.exp(-(ketamine - 120) / 30)) if clinical else np.full(len(patients), 0.4)
     side = pd.DataFrame({"participant_id": patients, "dissociation": (rng.random(len(patients)) < prob).astype(int),
                          "nausea": (rng.random(len(patients)) < 0.3).astype(int)})
     return {"madrs": madrs, "cgi": pd.DataFrame(cgi), "bprs": pd.DataFrame(bprs), "ketamine_levels": levels,

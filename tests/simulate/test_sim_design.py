@@ -107,3 +107,20 @@ def test_clinical_correlations_planted_like_the_paper():
     side = study.phenotype["side_effects"].merge(study.phenotype["ketamine_levels"], on="participant_id")
     total = side["ketamine_r"] + side["ketamine_s"]
     assert total[side["dissociation"] == 1].mean() > total[side["dissociation"] == 0].mean()
+
+
+def test_null_keeps_the_clinical_course_unless_null_clinical():
+    kept = make_study(n_patients=60, n_controls=0, seed=8, effects=Effects.null())
+    gone = make_study(n_patients=60, n_controls=0, seed=8, effects=Effects.null(clinical=False))
+    for study, improves in ((kept, True), (gone, False)):
+        w = _wide(study)
+        drop = ((w["baseline"] - w["week2"]) / w["baseline"]).dropna()
+        if improves:
+            assert drop.mean() > 0.4 and 0.3 < np.mean(drop >= 0.5) < 0.8  # the paper's course and responders
+        else:
+            assert abs(drop.mean()) < 0.05 and not np.any(drop >= 0.5)  # MADRS only wobbles around baseline
+            cgi = study.phenotype["cgi"]["cgi_i"]
+            assert abs(cgi.mean() - 4) < 0.3  # "no change" on average
+    assert Effects.null().hippocampus_r == Effects().hippocampus_r and Effects.null(clinical=False).hippocampus_r == 0
+    per_person = gone.targets.set_index(["participant_id", "session_id"]).groupby(level=0).nunique()
+    assert (per_person[["dmn", "sgacc_dmn", "limbic", "visual"]] == 1).all().all()

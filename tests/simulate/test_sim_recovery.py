@@ -1,0 +1,85 @@
+"""The simulator does not flatter: through the participant level's own cleaning (default settings: 36P, XCP-D's
+filter-regress order, censoring, subcortical cleanup), each planted change of network FC comes back at 90-110 %
+of its planted size, and a network without a planted change does not move."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ketamine_fc.config import AtlasParams, DenoiseParams
+from ketamine_fc.core import regions
+from ketamine_fc.core.censoring import censoring_table
+from ketamine_fc.core.confounds import FIRST_ROW_NA, select_nuisance
+from ketamine_fc.core.networks import network_sets
+from ketamine_fc.core.parcellation import count_voxels
+from ketamine_fc.core.session import session_connectivity
+from ketamine_fc.simulate.bold import confounds_table, simulate_bold
+from ketamine_fc.simulate.writer import grid, tissue_masks
+
+pytestmark = pytest.mark.slow
+
+N_PAIRS, N_FRAMES, TR = 10, 300, 2.0
+PRE = {"dmn": 0.5, "sgacc_dmn": 0.3, "limbic": 0.45, "visual": 0.45}
+POST = {"dmn": 0.3, "sgacc_dmn": -0.1, "limbic": 0.2, "visual": 0.45}
+
+
+@pytest.fixture(scope="module")
+def scene(atlas_dir):
+    shape, affine = grid(3)
+    atlas, brain, wm, csf = tissue_masks(shape, affine, atlas_dir)
+    dseg = np.asarray(atlas.dseg.dataobj)
+    table = atlas.table
+    plan = regions.plan_extraction(dseg, brain, affine, table["index"].to_numpy(),
+                                   (table["structure"] == "cortex").to_numpy())
+    column = np.full(shape, -1)
+    column[brain] = np.arange(int(brain.sum()))  # simulate_bold's voxel order
+    return {"table": table, "sets": network_sets(table, sgacc="core"), "labels": dseg[brain], "plan": plan,
+            "tissue": {"wm": wm[brain], "csf": csf[brain]}, "cols": column.ravel(order="F")[plan.mask_index],
+            "atlas_voxels": count_voxels(dseg, table["index"].to_numpy())}
+
+
+def _session_measures(scene, targets, seed):
+    """One simulated run through the participant level's cleaning, FC and network measures (no file I/O)."""
+    table, plan = scene["table"], scene["plan"]
+    data, params, _ = simulate_bold(np.random.default_rng(seed), scene["labels"], table, scene["sets"], targets,
+                                    tissue=scene["tissue"], n_frames=N_FRAMES, tr=TR)
+    x = data[:, scene["cols"]].astype(np.float64)
+    weighted = np.asarray(plan.weights @ x.T).T
+    signals = {"region_means": weighted[:, : plan.n_regions], "sub_adjacent": weighted[:, plan.n_regions:],
+               "sub_voxels": x[:, plan.sub_positions], "sample": x[:, plan.sample_positions],
+               "sub_region": plan.sub_region, "sub_has_cortex": plan.sub_has_cortex,
+               "region_voxels": plan.region_voxels, "atlas_voxels": scene["atlas_voxels"],
+               "region_tsnr": np.zeros(plan.n_regions), "brain_tsnr": 0.0}
+    conf = confounds_table(data, params, wm=scene["tissue"]["wm"], csf=scene["tissue"]["csf"], tr=TR)
+    first = [c for c in conf.columns if FIRST_ROW_NA.search(c)]
+    conf.loc[0, first] = conf.loc[0, first].fillna(0.0)  # as read_confounds does with fMRIPrep's first row
+    denoise, atlas = DenoiseParams(), AtlasParams()
+    censor = censoring_table(conf, TR, **denoise.censoring())
+    out = regions.denoise_run(signals, censor, select_nuisance(conf, denoise.nuisance_regressors), table, TR,
+                              denoise.to_dict(), min_region_voxels=atlas.min_region_voxels,
+                              min_region_coverage=atlas.min_region_coverage)
+    ses = session_connectivity([out["timeseries"]], [out["qc"]], table, sgacc=atlas.sgacc, min_frames=0)
+    return {m: ses["measures"][m] for m in PRE}
+
+
+@pytest.fixture(scope="module")
+def measured(scene):
+    rows = []
+    for k in range(N_PAIRS):  # pre and post from the same random stream: the pair differs only by the targets
+        rows.append({"pair": k, "when": "pre", **_session_measures(scene, PRE, 500 + k)})
+        rows.append({"pair": k, "when": "post", **_session_measures(scene, POST, 500 + k)})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("measure", ["dmn", "sgacc_dmn", "limbic"])
+def test_planted_change_recovered_at_90_to_110_percent(measured, measure):
+    change = (measured[measured["when"] == "post"].set_index("pair")[measure]
+              - measured[measured["when"] == "pre"].set_index("pair")[measure])
+    recovery = change.mean() / (POST[measure] - PRE[measure])
+    assert 0.9 <= recovery <= 1.1, (measure, recovery, change.describe())
+
+
+def test_unchanged_network_does_not_move(measured):
+    change = (measured[measured["when"] == "post"].set_index("pair")["visual"]
+              - measured[measured["when"] == "pre"].set_index("pair")["visual"])
+    assert abs(change.mean()) < 0.03
