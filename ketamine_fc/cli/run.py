@@ -42,9 +42,9 @@ def setup_logging(verbose: int = 0) -> None:
     warnings_logger.handlers[:] = [logging.NullHandler()]
     import nipype  # noqa: F401  (importing nipype installs its console handler on the "nipype" logger)
 
-    nipype = logging.getLogger("nipype")
-    nipype.propagate = False
-    for handler in list(nipype.handlers):
+    nipype_logger = logging.getLogger("nipype")
+    nipype_logger.propagate = False
+    for handler in list(nipype_logger.handlers):
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
             handler.setLevel(logging.INFO if verbose >= 2 else logging.CRITICAL + 10)
 

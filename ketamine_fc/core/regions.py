@@ -17,6 +17,8 @@ from scipy import sparse
 from ketamine_fc.core.qc import dvars
 
 DVARS_SAMPLE = 10000
+#: the per-frame arrays of the extracted signals (rows = frames)
+FRAME_KEYS = ("region_means", "sub_adjacent", "sub_voxels", "sample")
 
 
 @dataclass
@@ -185,17 +187,24 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
     ``disable_bandpass_filter``, ``bpf_order``, ``denoise_order``). A run whose retained frames cannot support
     the regression (fewer than the design's columns + 2) is not an error: it yields an empty time series, the
     QC flag ``too_few_frames`` and a sentence in ``qc["problems"]``.
+
+    Dummy (non-steady-state) frames are removed before anything else, as XCP-D does: the detrending, the
+    filter and its padding see the run from its first steady-state frame. The design keeps one row per frame
+    (n/a for the dummy frames).
     """
     from ketamine_fc.core.denoise import cleaning_operator, regression_design
 
-    keep = censoring["retained"].to_numpy().astype(bool)
-    n_frames = keep.size
-    confounds = nuisance.to_numpy(dtype=float) if nuisance.shape[1] else None
+    n_frames = len(censoring)
+    start = int(np.argmin(censoring["dummy"].to_numpy() != 0)) if (censoring["dummy"] == 0).any() else n_frames
+    keep_all = censoring["retained"].to_numpy().astype(bool)
+    keep = keep_all[start:]
+    signals = {k: (v[start:] if k in FRAME_KEYS else v) for k, v in signals.items()}
+    confounds = nuisance.to_numpy(dtype=float)[start:] if nuisance.shape[1] else None
     filtering = dict(low_pass=params["upper_bpf"], high_pass=params["lower_bpf"],
                      bandpass=not params["disable_bandpass_filter"], filter_order=params["bpf_order"],
                      detrend=params["detrend"], order=params["denoise_order"],
                      padtype=params.get("bpf_padtype", "constant"), padlen=params.get("bpf_padlen"))
-    design = regression_design(confounds, keep if keep.any() else np.ones(n_frames, bool), tr, **filtering)
+    design = regression_design(confounds, keep if keep.any() else np.ones(keep.size, bool), tr, **filtering)
     names = list(nuisance.columns)
     if params["denoise_order"] == "regress-filter":
         names = ["intercept", "linear_trend"][: design.shape[1] - len(names)] + names
@@ -223,7 +232,8 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
             sub_voxels=signals["sub_voxels"] if has_sub else None, sub_adjacent=signals["sub_adjacent"],
             sub_region=signals["sub_region"], sub_has_cortex=signals["sub_has_cortex"].astype(bool),
             usable=status == "ok")
-        dv_before, dv_after = dvars_before_after(signals["sample"], keep, operator)
+        dv_before, dv_after = (np.r_[np.full(start, np.nan), d] for d in
+                               dvars_before_after(signals["sample"], keep, operator))
     timeseries = pd.DataFrame(cleaned, columns=labels)
     lost = {kind: [lab for lab, s in zip(labels, status) if s == kind] for kind in ("outside_mask", "shrunk",
                                                                                    "too_small")}
@@ -242,12 +252,13 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
         "missing_regions": lost["outside_mask"],
         "shrunk_regions": lost["shrunk"],
         "absent_regions": lost["too_small"],
-        "retained_frames": np.flatnonzero(keep).tolist(),
+        "retained_frames": np.flatnonzero(keep_all).tolist(),
         "flags": flags,
         "problems": problems,
     }
     regions_qc = pd.DataFrame({"index": table["index"], "label": labels, "n_voxels": signals["region_voxels"],
                                "n_voxels_atlas": atlas_voxels, "coverage": coverage, "status": status,
                                "tsnr": signals["region_tsnr"]})
+    design = np.vstack([np.full((start, design.shape[1]), np.nan), design])
     return {"timeseries": timeseries, "design": pd.DataFrame(design, columns=names),
             "regions_qc": regions_qc, "qc": qc}

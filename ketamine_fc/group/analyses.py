@@ -10,7 +10,6 @@ import pandas as pd
 from ketamine_fc.core import stats
 from ketamine_fc.errors import InputError
 from ketamine_fc.group.inputs import GroupInputs, session_table
-from ketamine_fc.core.networks import MEASURES
 
 LOGGER = logging.getLogger("ketamine_fc.group")
 

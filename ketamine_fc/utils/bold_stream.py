@@ -83,7 +83,7 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
     weights = sparse.csr_matrix((0, n_mask)) if weights is None else sparse.csr_matrix(weights)
     if weights.shape[1] != n_mask:
         raise ValueError(f"weights have {weights.shape[1]} columns for {n_mask} mask voxels")
-    weights = weights.astype(np.float32)
+    weights = weights.astype(np.float64)
     gather = np.zeros(0, dtype=np.intp) if gather is None else np.asarray(gather, dtype=np.intp)
 
     out_w = np.empty((n_frames, weights.shape[0]), dtype=np.float64)
@@ -119,26 +119,27 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
                     path=path,
                 )
             frames = np.frombuffer(buf, dtype=dtype, count=k * frame_vox).reshape(k, frame_vox)
-            data = frames[:, mask_index].astype(np.float32, copy=False)
+            data = frames[:, mask_index].astype(np.float64)  # float64 sums: cleaned series are ~1e-3 of the mean
             if slope != 1.0 or inter != 0.0:
-                data = data * np.float32(slope) + np.float32(inter)
-            if data.dtype.kind == "f" and not np.isfinite(data).all():
+                data *= slope
+                data += inter
+            if not np.isfinite(data).all():
                 bad = ~np.isfinite(data)
                 raise InputError(f"the BOLD series contains NaN or infinite values inside the brain mask ({int(bad.sum())}"
                                  f" value(s), first in frame {t0 + int(np.flatnonzero(bad.any(axis=1))[0])})", path=path)
             out_g[t0 : t0 + k] = data[:, gather]
-            if origin is None:  # sums of deviations from the first frame keep float32 precise
+            if origin is None:  # sums of deviations from the first frame: the variances stay precise
                 origin = data[0].copy()
             data -= origin
             out_w[t0 : t0 + k] = (weights @ data.T).T if weights.shape[0] else 0.0
-            vsum += data.sum(axis=0, dtype=np.float64)
-            vsq += np.einsum("ij,ij->j", data, data, dtype=np.float64)
+            vsum += data.sum(axis=0)
+            vsq += np.einsum("ij,ij->j", data, data)
             t0 += k
     dev_mean = vsum / n_frames
     var = np.maximum(vsq / n_frames - dev_mean**2, 0.0) * (n_frames / max(n_frames - 1, 1))
     mean = dev_mean + origin
     if weights.shape[0]:
-        out_w += weights.astype(np.float64) @ origin.astype(np.float64)
+        out_w += weights @ origin
     if not np.all(np.isfinite(out_w)):
         raise InputError("the BOLD series contains NaN or infinite values inside the brain mask", path=path)
     return StreamResult(out_w, out_g, mean, np.sqrt(var))

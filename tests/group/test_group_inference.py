@@ -2,7 +2,6 @@
 Greenhouse-Geisser p deciding the ANOVA outcome; the response coding flipping the interaction's sign."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from ketamine_fc.config import GroupParams

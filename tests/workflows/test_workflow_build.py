@@ -1,7 +1,6 @@
 """Graph-build tests: every option combination wires up, and the factories embed in a user's pipeline."""
 
 import itertools
-from pathlib import Path
 
 import pytest
 from nipype.interfaces import utility as niu
