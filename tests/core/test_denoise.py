@@ -23,6 +23,8 @@ from scipy import signal as ssignal
 from ketamine_fc.core.denoise import (butterworth, clean, cleaning_operator, design_matrix, interpolate_censored,
                                      regression_design)
 
+from references import xcpd_denoise
+
 TR = 1.89
 BAND = {"low_pass": 0.08, "high_pass": 0.009}
 
@@ -99,27 +101,8 @@ def test_c_interpolation_and_filter_equal_nilearn_on_the_residual(nitime, keep):
     assert _rel(clean(y, conf, keep, TR, order="regress-filter"), ref) < 1e-8
 
 
-def xcpd_reference(y, conf, keep, tr, low_pass=0.08, high_pass=0.009, order=2):
-    """XCP-D's denoise_with_nilearn, written independently: scipy's CubicSpline (nearest value at the edges),
-    scipy's linear detrend, nilearn's butterworth with constant padding over T - 1 frames, numpy's lstsq on the
-    retained frames without an intercept."""
-    def interp(a):
-        a = a.copy()
-        kept, gone = np.flatnonzero(keep), np.flatnonzero(~keep)
-        inner = gone[(gone > kept[0]) & (gone < kept[-1])]
-        a[inner] = interpolate.CubicSpline(kept, a[kept], axis=0)(inner)
-        a[: kept[0]] = a[kept[0]]
-        a[kept[-1] + 1:] = a[kept[-1]]
-        return a
-
-    def filt(a):
-        return nsignal.butterworth(a, sampling_rate=1 / tr, low_pass=low_pass, high_pass=high_pass, order=order,
-                                   padtype="constant", padlen=len(a) - 1)
-
-    yf = filt(ssignal.detrend(interp(y), axis=0, type="linear"))
-    cf = filt(ssignal.detrend(interp(conf), axis=0, type="linear"))
-    beta = np.linalg.lstsq(cf[keep], yf[keep], rcond=None)[0]
-    return (yf - cf @ beta)[keep]
+def xcpd_reference(y, conf, keep, tr):
+    return xcpd_denoise(y, conf, keep, tr)
 
 
 @pytest.mark.parametrize("edges", [False, True])

@@ -5,39 +5,16 @@ raw region means (dummy frames removed first, FD censoring, 36P, band-pass) to 1
 import nibabel as nb
 import numpy as np
 import pytest
-from nilearn import signal as nsignal
-from scipy import interpolate
-from scipy import signal as ssignal
 
 from ketamine_fc.cli.run import main
 from ketamine_fc.core.confounds import read_confounds, select_nuisance
 from ketamine_fc.utils.derivatives import read_tsv
 
 from builder import make_dataset
+from references import xcpd_denoise
 
 pytestmark = pytest.mark.slow
 TR = 2.0
-
-
-def xcpd_denoise(y, conf, sample_mask, tr, low_pass=0.08, high_pass=0.009, order=2):
-    """denoise_with_nilearn as XCP-D describes it, written here from scipy, numpy and nilearn's butterworth."""
-    def interp(a):
-        a = a.copy()
-        kept, gone = np.flatnonzero(sample_mask), np.flatnonzero(~sample_mask)
-        inner = gone[(gone > kept[0]) & (gone < kept[-1])]
-        a[inner] = interpolate.CubicSpline(kept, a[kept], axis=0)(inner)
-        a[: kept[0]] = a[kept[0]]
-        a[kept[-1] + 1:] = a[kept[-1]]
-        return a
-
-    def filt(a):
-        return nsignal.butterworth(a, sampling_rate=1 / tr, low_pass=low_pass, high_pass=high_pass, order=order,
-                                   padtype="constant", padlen=len(a) - 1)
-
-    yf = filt(ssignal.detrend(interp(y), axis=0, type="linear"))
-    cf = filt(ssignal.detrend(interp(conf), axis=0, type="linear"))
-    beta = np.linalg.lstsq(cf[sample_mask], yf[sample_mask], rcond=None)[0]
-    return (yf - cf @ beta)[sample_mask]
 
 
 def test_default_region_series_equal_xcpd_denoise_with_nilearn(tmp_path, shared_data):
