@@ -213,13 +213,14 @@ def positional(help, convert=text, choices=None):
 
 class _Params:
     def __post_init__(self):
-        """Every value passes its setting's converter (so Python users get the command line's checks)."""
+        """Every value goes through its setting's converter, as on the command line (``"0.3"`` becomes 0.3,
+        ``"extended"`` the sgACC parcels, ``ses-pre1`` the label ``pre1``)."""
         for f in fields(self):
             value = getattr(self, f.name)
             if value is None:
                 continue
             try:
-                convert_value(dict(f.metadata, name=f.name), value)
+                object.__setattr__(self, f.name, convert_value(dict(f.metadata, name=f.name), value))
             except (TypeError, ValueError) as err:
                 raise InputError(f"--{f.name.replace('_', '-')}: {err}") from None
 
@@ -308,8 +309,8 @@ class AtlasParams(_Params):
     """How the regions are defined and when a region counts as covered by the brain mask (methods.md 3)."""
 
     sgacc: tuple = option(SGACC_PRESETS["core"], "sgACC parcels: 'core' (123,280,286), 'extended' (adds "
-                          "117,125,279) or Gordon parcel numbers", group=REGIONS, convert=sgacc,
-                          metavar="core|extended|N,N,...")
+                          "117,125,279) or Gordon parcel numbers separated by commas", group=REGIONS, convert=sgacc,
+                          metavar="core|extended|N,N,...", shown="core (123,280,286)")
     hippocampus_split_y: float = option(-21.0, "MNI y (mm) dividing anterior from posterior hippocampus",
                                         group=REGIONS, convert=_float)
     min_region_voxels: int = option(3, "regions with fewer voxels inside the brain mask are n/a", group=REGIONS,
@@ -361,8 +362,8 @@ class GroupParams(_Params):
                            choices=("dz", "av", "pooled"), level="group")
     lme_inference: str = option("paper", "which LME convention decides the primary outcomes (both are always in "
                                 "lme.tsv): paper (ML fit, residual DF n_obs - 3, MATLAB fitlme's defaults, as the "
-                                "paper; 6.7-7.6 % false positives at p < .05 on its design) or satterthwaite (REML fit, "
-                                "Satterthwaite DF, lmerTest's; 5.3-6.3 %)", group=GROUP,
+                                "paper; 7.0-7.4 % false positives at p < .05 on its design) or satterthwaite (REML fit, "
+                                "Satterthwaite DF, lmerTest's; 5.2-6.0 %)", group=GROUP,
                                 choices=("paper", "satterthwaite"), level="group")
     response_coding: str = option("responder", "which patients have response = 1 in time:response: responder (a "
                                   "larger fall in responders is a negative estimate) or nonresponder (the sign the "

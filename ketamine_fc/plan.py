@@ -48,7 +48,6 @@ class ParticipantPlan:
 
     sessions: list
     problems: list = field(default_factory=list)
-    atlas_files: dict = field(default_factory=dict)
 
     def participants(self) -> dict:
         """Participant label -> its sessions."""
@@ -109,7 +108,7 @@ def plan_participants(settings) -> ParticipantPlan:
     from ketamine_fc.utils.checks import check_run
 
     check_template(settings)
-    atlas_files = resolve_build_files(settings.atlas.atlas_dir)
+    resolve_build_files(settings.atlas.atlas_dir)  # every atlas file found (or downloaded) before anything runs
     collection = collect_runs(settings.fmriprep_dir, participant_label=settings.participant_label,
                               session_label=settings.session_label, task=settings.task, space=settings.template,
                               res=settings.res)
@@ -132,4 +131,4 @@ def plan_participants(settings) -> ParticipantPlan:
                                     subject=subject, session=session, kind="skipped"))
             continue
         sessions.append(SessionPlan(subject, session, runs, settings.inclusion.min_frames_for(runs[0].tr)))
-    return ParticipantPlan(sessions, problems, atlas_files)
+    return ParticipantPlan(sessions, problems)

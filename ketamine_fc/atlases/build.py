@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc.atlases.tables import HO_STRUCTURE, gordon_table, label_volume, seitzman_table
+from ketamine_fc.config import TEMPLATES as SUPPORTED_SPACES
 from ketamine_fc.core.parcellation import count_voxels, resample_labels_nn, sphere_labels, voxel_centres_mm
 from ketamine_fc.errors import AtlasError, InputError
 
@@ -32,12 +33,9 @@ SUBCORTICAL = ("hippocampus", "amygdala", "basalGanglia", "thalamus", "cerebellu
 SEITZMAN_OFFSET = 1000
 N_GORDON = 333
 ANTERIOR = {236: True, 237: True, 238: False, 239: False}
-#: BOLD spaces the atlases can be used in. The atlas images are on the FSL MNI152 grid (MNI152NLin6Asym).
-#: MNI152NLin2009cAsym is another nonlinear MNI152 template in the same coordinate convention; the exact
-#: correction would be TemplateFlow's MNI152NLin6Asym -> MNI152NLin2009cAsym transform (ANTs), which is not
-#: applied here: the images are used as they are, so in MNI152NLin2009cAsym BOLD the regions can sit off by
-#: the residual misregistration between the two templates (a few millimetres; not measured here).
-SUPPORTED_SPACES = ("MNI152NLin6Asym", "MNI152NLin2009cAsym")
+#: The atlas images are on the FSL MNI152 grid (MNI152NLin6Asym). BOLD in MNI152NLin2009cAsym (another template
+#: in the same coordinate convention) is refused unless --allow-template-mismatch accepts using the images as they
+#: are (no TemplateFlow transform is applied; regions can sit a few millimetres off): ketamine_fc.plan.
 #: registered files that :func:`load_atlas` reads
 BUILD_FILES = ("gordon333_1mm", "gordon333_labels", "seitzman300_rois", "seitzman300_anatomy",
                "harvard_oxford_sub_1mm")

@@ -51,6 +51,9 @@ def main(argv=None) -> int:
     from ketamine_fc.errors import KetamineFCError
     from ketamine_fc.simulate.writer import simulate_study
 
+    if args.null_clinical and not args.null:
+        print("ketamine-fc-demo: error: --null-clinical goes with --null", file=sys.stderr)
+        return 2
     out = args.out.absolute()
     if out.exists() and any(out.iterdir()):
         if not args.overwrite:
@@ -105,6 +108,9 @@ def summary(group_dir: Path, planted: bool = True) -> str:
                 continue
             row = lme.loc[(measure, term)]
             key = f"{measure} {term}"
+            if not np.isfinite(row["estimate"]):
+                lines.append(f"  {name:<14s} {term:<14s} not computed ({row.get('warning', 'n/a')})")
+                continue
             verdict = ("passes Bonferroni" if passes.get(key) else "fails Bonferroni") if key in passes else \
                 ("p < 0.05" if row["p"] < 0.05 else "not significant") + " (not a primary outcome)"
             lines.append(f"  {name:<14s} {term:<14s} estimate {row['estimate']:+.3f}  t({row['df']:.0f}) = "
@@ -151,10 +157,13 @@ def recovery(measured_path: Path, truth_path: Path) -> str:
     for name, m, which in rows:
         if which == "interaction":
             a, b = got.loc[responder, m], got.loc[~responder, m]
+            if len(a) < 2 or len(b) < 2:
+                lines.append(f"  {name:<44s} not measured ({len(a)} responders, {len(b)} non-responders)")
+                continue
             g, se = a.mean() - b.mean(), np.sqrt(a.var() / len(a) + b.var() / len(b))
             p = planted.loc[responder, m].mean() - planted.loc[~responder, m].mean()
         else:
-            g, se, p = got[m].mean(), got[m].std() / np.sqrt(len(got)), planted[m].mean()
+            g, se, p = got[m].mean(), got[m].std() / np.sqrt(max(len(got), 1)), planted[m].mean()
         share = f"({100 * g / p:.0f} +/- {100 * se / abs(p):.0f} % of planted)" if abs(p) > 1e-6 else \
             "(nothing planted)"
         lines.append(f"  {name:<44s} measured {g:+.3f} +/- {se:.3f}  planted {p:+.3f}  {share}")

@@ -27,11 +27,9 @@ def _run(settings, invocation) -> int:
     start = time.time()
     params = settings.group
     inputs = load_group_inputs(settings.bids_dir, settings.output_dir, params, settings.fc_table,
-                               settings.fmriprep_dir)
+                               settings.fmriprep_dir, quiet=True)  # the statistics node reads them again, aloud
     LOGGER.info("Group inputs: %d participants, %d included sessions, %d excluded", len(inputs.participants),
                 len(inputs.fc), len(inputs.excluded_sessions))
-    for name, reason in inputs.skipped.items():
-        LOGGER.info("Skipping %s: %s", name, reason)
     with WorkDirLock(settings.work_dir, ["group"]):
         write_dataset_description(settings.output_dir)
         write_citation(settings.output_dir, citation(participant=inputs.participant_parameters,

@@ -41,7 +41,7 @@ def _run(settings, invocation) -> int:
     LOGGER.info("Planned %d run(s) in %d session(s) of %d participant(s)", len(plan.runs), len(plan.sessions),
                 len(participants))
     with WorkDirLock(settings.work_dir, [f"sub-{s}" for s in participants]):  # nothing is replaced before this
-        check_previous_outputs(settings, list(participants))
+        check_previous_outputs(settings, plan.sessions)
         write_dataset_description(settings.output_dir, source_datasets=[settings.fmriprep_dir])
         write_citation(settings.output_dir, citation(participant=settings.parameters("participant")))
         note = prepare_work_dir(settings.work_dir, [f"{WORKFLOW}/sub_{safe(s)}_wf" for s in participants])
@@ -65,11 +65,15 @@ def _run(settings, invocation) -> int:
     return 1 if n_problems else 0
 
 
-def check_previous_outputs(settings, subjects) -> None:
-    """Stop if ``OUTPUT_DIR`` holds sessions made with other settings (``--overwrite`` replaces the participants')."""
+def check_previous_outputs(settings, sessions) -> None:
+    """Stop if ``OUTPUT_DIR`` holds sessions made with other settings.
+
+    With ``--overwrite`` the outputs of the sessions this run recomputes are removed first (a session written
+    with other settings and not recomputed stays, and the group level will refuse to pool it).
+    """
     new = json.loads(json.dumps(settings.parameters("participant")))
-    conflicting = {key: files for key, files in recorded_parameters(settings.output_dir).items()
-                   if json.loads(key) != new}
+    existing = sorted(Path(settings.output_dir).glob("sub-*/**/*_desc-network_measures.json"))
+    conflicting = {key: files for key, files in recorded_parameters(existing).items() if json.loads(key) != new}
     if not conflicting:
         return
     old_key, files = next(iter(conflicting.items()))
@@ -81,11 +85,14 @@ def check_previous_outputs(settings, subjects) -> None:
     if not settings.overwrite:
         raise InputError(f"the output directory already holds outputs of another configuration: {summary}. Use a new "
                          "output directory, or --overwrite to replace them", path=settings.output_dir)
-    LOGGER.warning("Replacing outputs made with other settings: %s", summary)
-    for subject in subjects:
-        folder = Path(settings.output_dir) / f"sub-{subject}"
-        if f"sub-{subject}" in owners and folder.is_dir():
-            shutil.rmtree(folder)
+    stale = {p.parent for f in conflicting.values() for p in f}
+    replaced = 0
+    for ses in sessions:
+        folder = Path(settings.output_dir) / f"sub-{ses.subject}" / (f"ses-{ses.session}" if ses.session else "") / "func"
+        if folder in stale:
+            shutil.rmtree(folder.parent if ses.session else folder)
+            replaced += 1
+    LOGGER.warning("Replacing the outputs of %d session(s) made with other settings: %s", replaced, summary)
 
 
 def report_failures(plan, failures, invocation) -> set:

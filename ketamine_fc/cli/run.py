@@ -59,6 +59,10 @@ def main(argv=None) -> int:
     setup_logging()
     try:
         settings = parse_args(argv)
+    except KetamineFCError as err:  # a usage error: the options or the --config file
+        print(f"ketamine-fc: error: {err}", file=sys.stderr)
+        return 2
+    try:
         setup_logging(settings.verbose)
         LOGGER.info("ketamine-fc %s, %s level", __version__, settings.analysis_level)
         if settings.analysis_level == "participant":
@@ -160,7 +164,7 @@ class Progress:
         where = where.replace("_bold_wf", "").replace("_fc_wf", "").replace("_wf", "")
         if status == "start":
             self.started[node.fullname] = time.time()
-        elif status in ("end", "exception"):
+        elif status in ("end", "exception") and node.fullname in self.started:  # Linear reports skipped steps too
             self.done += 1
             took = time.time() - self.started.pop(node.fullname, time.time())
             verb = "done" if status == "end" else "FAILED"

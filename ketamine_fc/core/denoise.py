@@ -198,7 +198,8 @@ def clean(data, confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass
     filter_order : int
         Butterworth order passed to :func:`scipy.signal.butter` (XCP-D ``--bpf-order``, default 2).
     detrend : bool
-        Remove a linear trend (a design column with ``regress-filter``, a detrend with ``filter-regress``).
+        Remove a linear trend (a design column with ``regress-filter``, a detrend with ``filter-regress``, which
+        without it still removes the mean of data and confounds).
     order : {"filter-regress", "regress-filter"}
         See the module docstring.
     interpolation : {"cubic", "linear"}
@@ -237,7 +238,7 @@ def clean(data, confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass
         out = filt(out) if bandpass else out
     else:
         out = interpolate_censored(data, keep, interpolation)
-        out = _detrend(out) if detrend else out
+        out = _detrend(out) if detrend else out - out.mean(axis=0)
         out = butterworth(out, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order, padtype=padtype,
                           padlen=padlen) if bandpass else out
         out = _residualise(out, x, keep, intercept=False) if x.shape[1] else out
@@ -264,7 +265,7 @@ def regression_design(confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, ba
     if not x.shape[1]:
         return x
     x = interpolate_censored(x, keep, interpolation)
-    x = _detrend(x) if detrend else x
+    x = _detrend(x) if detrend else x - x.mean(axis=0)  # no intercept in this design: the mean always goes
     return butterworth(x, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order, padtype=padtype,
                        padlen=padlen) if bandpass else x
 

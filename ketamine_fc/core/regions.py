@@ -260,5 +260,7 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
                                "n_voxels_atlas": atlas_voxels, "coverage": coverage, "status": status,
                                "tsnr": signals["region_tsnr"]})
     design = np.vstack([np.full((start, design.shape[1]), np.nan), design])
-    return {"timeseries": timeseries, "design": pd.DataFrame(design, columns=names),
+    design = pd.DataFrame(design, columns=names)
+    design.insert(0, "frame", np.arange(n_frames))
+    return {"timeseries": timeseries, "design": design,
             "regions_qc": regions_qc, "qc": qc}

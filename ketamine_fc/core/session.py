@@ -39,7 +39,7 @@ def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, 
     -------
     dict with ``r``, ``z``, ``limbic_z`` (DataFrames), ``measures`` (the one-row dict, with ``n_pairs_*`` and
     ``coverage_*``), ``exclusion_reasons``, ``lost_regions`` (label -> ``missing``: outside the brain mask,
-    ``shrunk``: partly outside it, ``absent``: too small on this grid) and ``n_retained_by_run``.
+    ``shrunk``: partly outside it, ``absent``: too small on this grid).
     """
     from ketamine_fc.core.networks import network_measures, network_sets
 
@@ -68,7 +68,6 @@ def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, 
         r = np.full((len(labels), len(labels)), np.nan)
     z = fisher_z(r)
     measures = network_measures(z, table["index"].to_numpy(), sets)
-    kept = [q["n_retained"] for q in run_qc]
     fds = [q["mean_fd"] for q in run_qc]
     weights = np.array([q["n_frames"] - q["n_dummy"] for q in run_qc], dtype=float)
     mean_fd = float(np.average(fds, weights=weights)) if weights.sum() > 0 else float("nan")
@@ -85,7 +84,6 @@ def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, 
         "measures": row,
         "exclusion_reasons": reasons,
         "lost_regions": lost,
-        "n_retained_by_run": kept,
     }
 
 

@@ -105,11 +105,11 @@ def lme(inputs, params, measures):
     fc = fc[fc["participant_id"].isin(resp.index)]
     time = (fc["phase"] == "post").to_numpy(float)
     response = resp.reindex(fc["participant_id"]).to_numpy(float)
+    problem = lme_design_problem(time, response, fc["participant_id"].to_numpy())  # 1 = responder here
     if params.response_coding == "nonresponder":
         response = 1.0 - response
     X = np.column_stack([np.ones(len(fc)), time, time * response])
     terms = ["intercept", "time", "time:response"]
-    problem = lme_design_problem(time, response, fc["participant_id"].to_numpy())
     if problem:
         LOGGER.warning("LME not computed: %s", problem)
     rows = []

@@ -161,14 +161,16 @@ def gather_network_measures(output_dir) -> pd.DataFrame:
     if not files:
         raise InputError("no participant-level network measures (*_desc-network_measures.tsv) found; run the "
                          "participant level first or give --fc-table", path=output_dir)
-    check_same_settings(files, output_dir)
+    settings = check_same_settings(files, output_dir)
     frames = []
     for f in files:
         df = _read(f, ("participant_id", "session_id"), "network-measure table")
         if len(df) != 1:
             raise InputError(f"expected one row, found {len(df)}", path=f)
         frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs["participant_settings"] = settings
+    return table
 
 
 def _measure_files(output_dir) -> list:
@@ -176,28 +178,13 @@ def _measure_files(output_dir) -> list:
             + sorted(Path(output_dir).glob("sub-*/func/*_desc-network_measures.tsv")))
 
 
-def participant_parameters(files) -> dict:
-    """``{settings as JSON: [session files]}`` from the sidecars of the participant-level measure files."""
-    import json
-
-    groups: dict = {}
-    for f in files:
-        sidecar = Path(str(f)[: -len(".tsv")] + ".json")
-        try:
-            params = json.loads(sidecar.read_text(encoding="utf-8")).get("Parameters")
-        except (OSError, ValueError, AttributeError):
-            params = None
-        groups.setdefault(json.dumps(params, sort_keys=True), []).append(Path(f))
-    return groups
-
-
 def check_same_settings(files, output_dir) -> dict | None:
     """Refuse to pool sessions made with different settings; return the common settings."""
     import json
 
-    from ketamine_fc.utils.provenance import differences
+    from ketamine_fc.utils.provenance import differences, recorded_parameters
 
-    groups = participant_parameters(files)
+    groups = recorded_parameters(files)
     if len(groups) > 1:
         (key_a, files_a), (key_b, files_b) = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:2]
         diffs = differences(json.loads(key_a), json.loads(key_b) or {})
@@ -288,20 +275,33 @@ def _read_fc(fc_path, fc, params, participants):
     return fc, required + ([] if params.measures else extra)
 
 
-def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=None) -> GroupInputs:
-    """Read and check the inputs of the group level; gather the FC table if none is given."""
+def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=None, quiet=False) -> GroupInputs:
+    """Read and check the inputs of the group level; gather the FC table if none is given.
+
+    The FC table gathered earlier (``OUTPUT_DIR/group/network_fc.tsv``) counts as gathered: the participant-level
+    settings are read (and checked to be one) from the sessions' sidecars. ``quiet`` leaves the per-session
+    messages out (a first check before the workflow runs).
+    """
+    if quiet:
+        level = LOGGER.level
+        LOGGER.setLevel(logging.WARNING)
+        try:
+            return load_group_inputs(bids_dir, output_dir, params, fc_table, fmriprep_dir)
+        finally:
+            LOGGER.setLevel(level)
     bids_dir, output_dir = Path(bids_dir), Path(output_dir)
     participants, part_path = _read_participants(bids_dir, params)
     madrs, madrs_path = _read_madrs(bids_dir, params, participants)
     sources = {"participants": str(part_path), "madrs": str(madrs_path)}
-    if fc_table:
+    gathered = output_dir / "group" / "network_fc.tsv"
+    if fc_table and Path(fc_table).resolve() != gathered.resolve():
         fc_path = Path(fc_table)
         fc = _read(fc_path, ("participant_id", "session_id"), "FC table")
         participant_settings = None
     else:
         fc = gather_network_measures(output_dir)
-        fc_path = output_dir / "group" / "network_fc.tsv"
-        participant_settings = check_same_settings(_measure_files(output_dir), output_dir)
+        fc_path = gathered
+        participant_settings = fc.attrs.get("participant_settings")
     sources["fc"] = str(fc_path)
     fc, measures = _read_fc(fc_path, fc, params, participants)
     included = _included(fc, fc_path)

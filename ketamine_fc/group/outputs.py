@@ -21,8 +21,8 @@ DESCRIPTIONS = {
            "n_obs - 3, MATLAB fitlme's defaults; columns *_ml_residual) and lmerTest's (REML fit, Satterthwaite "
            "DF; *_reml_satterthwaite), both equal to R lme4/lmerTest; estimate, se, t, df, p repeat the convention "
            "named in 'inference' (--lme-inference). On the paper's design (21 participants, 40 observations) null "
-           "simulations give 6.7-7.6 % false positives at p < .05 for the paper's convention and 5.3-6.3 % for "
-           "REML with Satterthwaite DF. SE from (X' V^-1 X)^-1 at the estimates; warnings (e.g. singular fits) "
+           "simulations give 7.0-7.4 % false positives at p < .05 for the paper's convention and 5.2-6.0 % for "
+           "REML with Satterthwaite DF (benchmarks/lme_false_positives.py). SE from (X' V^-1 X)^-1 at the estimates; warnings (e.g. singular fits) "
            "recorded.",
     "baseline_reliability": "Test-retest of the two pre-treatment sessions: Pearson r and ICC(3,1).",
     "controls_vs_patients": "Two-tailed Student t tests, controls vs patients at baseline (pre sessions averaged "

@@ -19,9 +19,7 @@ class _CensorFramesInputSpec(BaseInterfaceInputSpec):
 
 class _CensorFramesOutputSpec(TraitedSpec):
     censoring = File(exists=True, desc="per-frame TSV: FD, reasons, retained")
-    nuisance = File(exists=True, desc="TSV of the selected nuisance regressors")
-    n_retained = traits.Int()
-    fd_source = traits.Str()
+    nuisance = File(exists=True, desc="TSV: frame, then the selected nuisance regressors")
 
 
 class CensorFrames(SimpleInterface):
@@ -40,7 +38,7 @@ class CensorFrames(SimpleInterface):
         self._results["censoring"] = os.path.join(runtime.cwd, "censoring.tsv")
         self._results["nuisance"] = os.path.join(runtime.cwd, "nuisance.tsv")
         table.to_csv(self._results["censoring"], sep="\t", index=False, na_rep="n/a")
+        # a "frame" column first, so that a strategy without regressors ("none") still writes a readable table
+        nuisance.insert(0, "frame", range(len(nuisance)))
         nuisance.to_csv(self._results["nuisance"], sep="\t", index=False, na_rep="n/a")
-        self._results["n_retained"] = int(table["retained"].sum())
-        self._results["fd_source"] = table.attrs["fd_source"]
         return runtime

@@ -19,6 +19,7 @@ class GatherNetworkMeasures(SimpleInterface):
 
     input_spec = _GatherInputSpec
     output_spec = _GatherOutputSpec
+    always_run = True  # its input is a folder's content, which Nipype's cache cannot see
 
     def _run_interface(self, runtime):
         from pathlib import Path

@@ -97,7 +97,7 @@ class DenoiseSignals(SimpleInterface):
     def _run_interface(self, runtime):
         sig = dict(np.load(self.inputs.signals))
         censor = pd.read_csv(self.inputs.censoring, sep="\t", na_values=["n/a"])
-        nuisance = pd.read_csv(self.inputs.nuisance, sep="\t", na_values=["n/a"])
+        nuisance = pd.read_csv(self.inputs.nuisance, sep="\t", na_values=["n/a"]).drop(columns="frame")
         table = pd.read_csv(self.inputs.table, sep="\t", keep_default_na=False, na_values=["n/a"])
         out = regions.denoise_run(sig, censor, nuisance, table, self.inputs.tr, self.inputs.params,
                                   min_region_voxels=self.inputs.min_region_voxels,

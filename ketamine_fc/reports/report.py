@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc import __version__
+from ketamine_fc.config import ATLAS_TEMPLATE
 from ketamine_fc.group.outputs import DESCRIPTIONS
 from ketamine_fc.reports import figures
 from ketamine_fc.utils.derivatives import atomic_path
@@ -144,8 +145,8 @@ def _participant_settings(settings: dict | None) -> list:
         return []
     out = ["<h2>Participant-level settings</h2>"]
     template = str(settings.get("space", "")).partition(":")[0]
-    if settings.get("allow_template_mismatch") and template and template != "MNI152NLin6Asym":
-        out.append(f'<p class="fail">The atlases, defined in MNI152NLin6Asym, were used on BOLD in '
+    if settings.get("allow_template_mismatch") and template and template != ATLAS_TEMPLATE:
+        out.append(f'<p class="fail">The atlases, defined in {ATLAS_TEMPLATE}, were used on BOLD in '
                    f"{html.escape(template)} without a template-to-template transform: regions can sit a few mm "
                    "off.</p>")
     rows = pd.DataFrame([(k, ", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in settings.items()],

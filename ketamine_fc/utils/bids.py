@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ketamine_fc.errors import InputError
@@ -60,8 +60,6 @@ class RunInputs:
     space: str = ""
     res: str | None = None
     grid: tuple = ()
-    sidecar_tr: float | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def subject(self) -> str:
@@ -96,11 +94,6 @@ class RunInputs:
         parts = [f"{LONG[k]}_{safe(v)}" for k, v in self.entities.items() if k not in ("subject", "task")]
         return "_".join(parts) or "run"
 
-    @property
-    def key(self) -> tuple:
-        """What identifies the run regardless of its resolution."""
-        return tuple(sorted(self.entities.items()))
-
 
 @dataclass
 class Problem:
@@ -124,12 +117,6 @@ class Collection:
 
     runs: list
     problems: list
-
-    def sessions(self) -> dict:
-        out: dict = {}
-        for run in self.runs:
-            out.setdefault(run.subject, {}).setdefault(run.session, []).append(run)
-        return out
 
 
 def _strip(label: str, prefix: str) -> str:
@@ -198,12 +185,17 @@ def _runs_of(bolds, space, res):
         by_key.setdefault(tuple(sorted(run_entities.items())), []).append((path, entities, run_entities))
     runs, problems = [], []
     for versions in by_key.values():
-        if res is not None:
-            versions = [v for v in versions if v[1].get("res") == str(res)]
-            if not versions:
-                continue
         run_entities = versions[0][2]
         label = "_".join(f"{LONG[k]}-{v}" for k, v in run_entities.items())
+        if res is not None:
+            found = sorted({e.get("res", "none") for _, e, _ in versions})
+            versions = [v for v in versions if v[1].get("res") == str(res)]
+            if not versions:
+                problems.append(Problem(f"no BOLD at res-{res} in space {space} (resolutions found: "
+                                        f"{', '.join(found)}); pick one of them with --space {space}:res-N",
+                                        subject=run_entities["subject"], session=run_entities.get("session"),
+                                        run=label))
+                continue
         if len(versions) > 1:
             variants = ", ".join(sorted({"_".join(f"{LONG[k]}-{e[k]}" for k in ("res", "den", "cohort") if k in e)
                                          or Path(p).name for p, e, _ in versions}))

@@ -101,12 +101,14 @@ def write_citation(output_dir, text: str) -> Path:
     return path
 
 
-def recorded_parameters(output_dir, pattern="sub-*/**/*_desc-network_measures.json") -> dict:
-    """``{json.dumps(Parameters): [sidecar paths]}`` of the participant-level outputs already in ``output_dir``."""
+def recorded_parameters(files) -> dict:
+    """``{json.dumps(Parameters): [files]}`` from the JSON sidecars of ``files`` (outputs or their sidecars)."""
     groups: dict = {}
-    for path in sorted(Path(output_dir).glob(pattern)):
+    for path in files:
+        path = Path(path)
+        sidecar = path if path.suffix == ".json" else path.with_name(path.name.rsplit(".", 1)[0] + ".json")
         try:
-            params = json.loads(path.read_text(encoding="utf-8")).get("Parameters")
+            params = json.loads(sidecar.read_text(encoding="utf-8")).get("Parameters")
         except (OSError, ValueError, AttributeError):
             params = None
         groups.setdefault(json.dumps(params, sort_keys=True), []).append(path)

@@ -85,3 +85,40 @@ def test_missing_bids_dir_and_unknown_plugin_are_one_clear_error(tmp_path, capsy
     err = capsys.readouterr().err
     assert "--plugin Slurm is not a Nipype plugin (available: " in err and "SLURM" in err
     assert not (tmp_path / "out" / "logs").exists()
+
+
+def test_usage_errors_exit_with_2(tmp_path, capsys):
+    (tmp_path / "bids").mkdir()
+    base = [str(tmp_path / "bids"), str(tmp_path / "out"), "participant"]
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("fd_thresh = -1\n")
+    for extra, text in ((["--lower-bpf", "0.1", "--upper-bpf", "0.05"], "--lower-bpf (0.1 Hz) must be below"),
+                        (["--motion-filter-type", "notch"], "needs --band-stop-min"),
+                        (["--config", str(cfg)], "setting fd_thresh: must be >= 0"),
+                        (["--config", str(tmp_path / "absent.toml")], "the --config file does not exist")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert text in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_progress_ignores_steps_that_never_started(caplog):
+    from ketamine_fc.cli.run import Progress
+
+    class Node:
+        name, fullname = "connectivity", "ketamine_fc_wf.sub_01_wf.ses_pre1_fc_wf.connectivity"
+
+    import logging
+
+    progress = Progress(3)
+    logger = logging.getLogger("ketamine_fc")  # the CLI stops it propagating: listen to it directly
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("INFO", logger="ketamine_fc"):
+            progress(Node(), "end")  # Nipype's Linear plugin reports a skipped step as ended
+            assert progress.done == 0 and not caplog.records
+            progress(Node(), "start")
+            progress(Node(), "end")
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert progress.done == 1 and "computing FC and network measures done" in caplog.records[-1].getMessage()

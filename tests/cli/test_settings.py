@@ -133,3 +133,10 @@ def test_python_settings_get_the_command_line_checks():
         GroupParams(cohens_d="huge")
     with pytest.raises(InputError, match="unknown setting"):
         settings_from_values({"fd_treshold": 0.2})
+
+
+def test_python_settings_are_converted_like_the_command_line():
+    assert GroupParams(pre_sessions=["ses-pre1", "pre2"]).pre_sessions == ("pre1", "pre2")
+    assert GroupParams(pre_sessions=["ses-pre1"]).is_pre("ses-pre1")
+    assert AtlasParams(sgacc="extended").sgacc == (117, 123, 125, 279, 280, 286)
+    assert DenoiseParams(fd_thresh="0.3").fd_thresh == 0.3

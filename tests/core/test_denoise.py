@@ -254,3 +254,13 @@ def test_bad_inputs_are_clear_errors(nitime):
         clean(y, conf, full, TR, order="both")
     with pytest.raises(ValueError, match="confounds have 10 frames"):
         clean(y, conf[:10], full, TR)
+
+
+def test_filter_regress_without_detrend_still_removes_the_mean(nitime, keep):
+    """No intercept in XCP-D's design: without the detrend, the mean of data and confounds must still go."""
+    y, conf = nitime
+    shifted = conf + 1e4  # confounds with large means (like CSF or WM signals)
+    out = clean(y + 500.0, shifted, keep, TR, detrend=False, bandpass=False)
+    ref = clean(y, conf, keep, TR, detrend=False, bandpass=False)
+    assert _rel(out, ref) < 1e-8
+    assert np.abs(out.mean(axis=0)).max() < 1e-6 * np.abs(y).max() + np.abs(ref.mean(axis=0)).max()

@@ -558,3 +558,11 @@ def test_a_single_differing_session_is_named(cohort, tmp_path):
     with pytest.raises(InputError, match=r"1 session\(s\) \(sub-C10_ses-pre1\) differ from the other "
                                          rf"{len(files) - 1} in fd_thresh: 0\.2 -> 0\.5"):
         gather_network_measures(out)
+
+
+def test_rank_deficiency_is_told_in_responder_terms_whatever_the_coding(cohort, tmp_path, caplog):
+    post = _post_patients(cohort)
+    _set_week2(cohort, lambda p, b: float(np.floor(0.4 * b)) if p in post else b)
+    _, tables, warnings = _analyse(cohort, tmp_path / "out", caplog, GroupParams(response_coding="nonresponder"))
+    assert tables["lme"]["warning"].str.contains("every patient with a post session is a responder").all()
+    assert [w for w in warnings if w.startswith("LME not computed: every patient with a post session is a responder")]
