@@ -460,7 +460,7 @@ class Settings:
 
     def parameters(self, level: str = "participant") -> dict:
         """The settings that shape the outputs of ``level``, by name (the sidecars' ``Parameters``)."""
-        return _plain({name: value for (name, spec), value in zip(option_specs(), flat_values(self))
+        return _plain({spec["name"]: value for spec, value in zip(option_list(), flat_values(self))
                        if spec["processing"] and spec["level"] in (level, "both")})
 
     def to_dict(self) -> dict:
@@ -482,10 +482,6 @@ def option_list() -> list[dict]:
         else:
             out.append(dict(f.metadata, name=f.name, path=(f.name,), field=f))
     return out
-
-
-def option_specs() -> list[tuple[str, dict]]:
-    return [(spec["name"], spec) for spec in option_list()]
 
 
 def flat_values(settings: Settings) -> list:

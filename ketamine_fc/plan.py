@@ -63,6 +63,7 @@ class ParticipantPlan:
     def locate(self, node_fullname: str):
         """``(session, run)`` of the plan a Nipype node belongs to (``run`` None for session-level nodes)."""
         parts = node_fullname.split(".")
+        participant = None  # nodes of the participant but of no session (its atlas): its first session
         for ses in self.sessions:
             if f"sub_{safe(ses.subject)}_wf" not in parts:
                 continue
@@ -71,10 +72,8 @@ class ParticipantPlan:
                     return ses, run
             if any(p.startswith(f"{ses.name}_") for p in parts):
                 return ses, None
-        for ses in self.sessions:
-            if f"sub_{safe(ses.subject)}_wf" in parts:
-                return ses, None
-        return None, None
+            participant = participant or ses
+        return participant, None
 
 
 def _sort_key(run: RunInputs):

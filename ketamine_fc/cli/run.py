@@ -78,8 +78,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("ketamine-fc: interrupted; rerun with the same -w/--work-dir to resume", file=sys.stderr)
         return 130
-    except Exception as err:  # a bug: one line here, the traceback in the log file
-        TRACE.debug("Unexpected error", exc_info=True)
+    except Exception as err:  # a bug: one line here; run_level has written the traceback to the log file
         print(f"ketamine-fc: internal error ({type(err).__name__}: {err}); the traceback is in the log file under "
               "OUTPUT_DIR/logs/. Please report it.", file=sys.stderr)
         return 1

@@ -228,24 +228,26 @@ def clean(data, confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass
     if keep.sum() < x.shape[1] + 1:
         raise ValueError(f"{int(keep.sum())} retained frames cannot fit {x.shape[1]} regressors")
 
-    def filt(values):
-        values = interpolate_censored(values, keep, interpolation)
-        return butterworth(values, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order,
-                           padtype=padtype, padlen=padlen)
-
+    band = dict(bandpass=bandpass, high_pass=high_pass, low_pass=low_pass, order=filter_order, padtype=padtype,
+                padlen=padlen, interpolation=interpolation)
     if order == "regress-filter":
         out = _residualise(data, x, keep)
-        out = filt(out) if bandpass else out
+        out = _prepared(out, keep, tr, trend=None, **band) if bandpass else out
     else:
-        out = interpolate_censored(data, keep, interpolation)
-        out = _detrend(out) if detrend else out - out.mean(axis=0)
-        out = butterworth(out, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order, padtype=padtype,
-                          padlen=padlen) if bandpass else out
+        out = _prepared(data, keep, tr, trend="linear" if detrend else "mean", **band)
         out = _residualise(out, x, keep, intercept=False) if x.shape[1] else out
     return out[keep]
 
 
-_detrend = detrend
+def _prepared(values, keep, tr, *, trend, bandpass, interpolation, **filtering):
+    """Censored frames interpolated, then ``trend`` (``"linear"``, ``"mean"`` or None) removed, then band-passed:
+    what ``filter-regress`` does to data and regressors alike, and ``regress-filter`` to the residuals."""
+    out = interpolate_censored(values, keep, interpolation)
+    if trend == "linear":
+        out = detrend(out)
+    elif trend == "mean":
+        out = out - out.mean(axis=0)
+    return butterworth(out, tr, **filtering) if bandpass else out
 
 
 def regression_design(confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, bandpass=True, filter_order=2,
@@ -264,10 +266,10 @@ def regression_design(confounds, keep, tr, *, low_pass=0.08, high_pass=0.009, ba
     x = design_matrix(confounds, keep.size, detrend=False)[0][:, 1:]
     if not x.shape[1]:
         return x
-    x = interpolate_censored(x, keep, interpolation)
-    x = _detrend(x) if detrend else x - x.mean(axis=0)  # no intercept in this design: the mean always goes
-    return butterworth(x, tr, high_pass=high_pass, low_pass=low_pass, order=filter_order, padtype=padtype,
-                       padlen=padlen) if bandpass else x
+    # no intercept in this design: without the detrend, the mean still goes
+    return _prepared(x, keep, tr, trend="linear" if detrend else "mean", bandpass=bandpass,
+                     interpolation=interpolation, high_pass=high_pass, low_pass=low_pass, order=filter_order,
+                     padtype=padtype, padlen=padlen)
 
 
 def cleaning_operator(confounds, keep, tr, **kwargs) -> np.ndarray:

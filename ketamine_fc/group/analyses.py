@@ -82,6 +82,8 @@ def clinical_anova(inputs, params):
 CONVENTIONS = {"paper": ("ml", "residual", "ml_residual"), "satterthwaite": ("reml", "satterthwaite",
                                                                            "reml_satterthwaite")}
 STATS = ("estimate", "se", "t", "df", "p")
+#: the conventions in words (tables, sidecars, report)
+CONVENTION_NAMES = {"paper": "ML fit, residual DF (the paper's)", "satterthwaite": "REML fit, Satterthwaite DF"}
 
 
 def lme(inputs, params, measures):
@@ -245,7 +247,7 @@ def primary_outcomes(anova, course, lme_table, inputs, params):
     the LME under the other inference convention), its decision, and ``decision_differs`` where they disagree.
     """
     other = {"paper": "satterthwaite", "satterthwaite": "paper"}[params.lme_inference]
-    names = {"paper": "ML fit, residual DF (the paper's)", "satterthwaite": "REML fit, Satterthwaite DF"}
+    names = CONVENTION_NAMES
     anova_row = {"F": np.nan, "n": 0, "p": np.nan, "p_gg": np.nan} if anova is None else anova.iloc[0]
     rows = [{"outcome": "madrs_rm_anova", "test": "repeated-measures ANOVA of MADRS over timepoints, "
              "Greenhouse-Geisser corrected", "statistic": anova_row["F"], "n": anova_row["n"],

@@ -96,6 +96,12 @@ def _numeric(df, columns, path, what="value"):
     return df
 
 
+def _holds_numbers(column) -> bool:
+    """Whether any cell of a column reads as a number (missing cells aside)."""
+    text = column.astype(str).str.strip().replace(list(_MISSING), np.nan)
+    return bool(pd.to_numeric(text, errors="coerce").notna().any())
+
+
 def _unique(df, keys, path, what):
     dup = df.duplicated(list(keys), keep=False)
     if dup.any():
@@ -268,8 +274,7 @@ def _read_fc(fc_path, fc, params, participants):
     extra = []
     for col in (c for c in fc.columns if c not in FC_META and c not in required
                 and not c.startswith(FC_META_PREFIXES)):
-        parsed = pd.to_numeric(fc[col].astype(str).str.strip().replace(list(_MISSING), np.nan), errors="coerce")
-        if parsed.notna().any():  # a numeric column (a typo in it is an error below); text columns are carried
+        if _holds_numbers(fc[col]):  # a numeric column (a typo in it is an error below); text columns are carried
             extra.append(col)
     fc = _numeric(fc, required + extra + [c for c in ("n_frames", "mean_fd") if c in fc], fc_path)
     return fc, required + ([] if params.measures else extra)
@@ -388,11 +393,7 @@ def _volume_columns(df, path, inputs):
         inputs.skipped["volumes"] = f"{path}: {reason}"
         return None
     df = df.rename(columns=renamed)
-    numeric = []
-    for col in (c for c in df.columns if c != "participant_id"):
-        parsed = pd.to_numeric(df[col].astype(str).str.strip().replace(list(_MISSING), np.nan), errors="coerce")
-        if parsed.notna().any():
-            numeric.append(col)
+    numeric = [c for c in df.columns if c != "participant_id" and _holds_numbers(df[c])]
     df = _numeric(df[["participant_id"] + numeric], numeric, path, "volume")
     structures = [c for c in numeric if c != "icv"]
     recognised = [c for c in structures if volume_name(c)]

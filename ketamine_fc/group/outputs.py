@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ketamine_fc.group.analyses import CGI_TEST
+from ketamine_fc.group.analyses import CGI_TEST, CONVENTION_NAMES
 from ketamine_fc.utils.derivatives import sidecar, write_tsv
 
 DESCRIPTIONS = {
@@ -90,8 +90,7 @@ def write_group_tables(tables: dict, output_dir, params, inputs) -> dict:
             meta["CohensD"] = {"dz": "mean(diff) / SD(diff)", "av": "mean(diff) / mean of the two SDs",
                                "pooled": "mean(diff) / sqrt of the mean of the two variances"}[params.cohens_d]
         if name in ("lme", "primary_outcomes"):
-            meta["Inference"] = {"paper": "ML fit, residual degrees of freedom (the paper's convention)",
-                                 "satterthwaite": "REML fit, Satterthwaite degrees of freedom"}[params.lme_inference]
+            meta["Inference"] = CONVENTION_NAMES[params.lme_inference]
             meta["ResponseCoding"] = ("response = 1 for responders: a larger fall in responders gives a negative "
                                       "time:response estimate" if params.response_coding == "responder" else
                                       "response = 1 for non-responders: a larger fall in responders gives a "

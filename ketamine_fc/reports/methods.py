@@ -53,9 +53,9 @@ def participant_methods(p: dict) -> str:
              "filter-regress": "As in XCP-D (Hallquist et al. 2013), censored frames of the data and of the "
                                f"regressors were interpolated with a cubic spline, both were {trend}and {band} was "
                                "applied to both alike; the regression was then fit on the retained frames only"}
+    steps = order[p["denoise_order"]]
     if p["motion_filter_type"] != "none" and p.get("motion_regressors", "filtered") == "filtered":
-        order["filter-regress"] += " (with the filtered motion parameters and their expansions as motion regressors)"
-        order["regress-filter"] += " (with the filtered motion parameters and their expansions as motion regressors)"
+        steps += " (with the filtered motion parameters and their expansions as motion regressors)"
     cleanup = (f" Cortical signal bleeding into subcortical regions was removed by regressing, out of every "
                f"subcortical voxel, the mean signal of the cortex within {p['adjacent_cortex_mm']:g} mm."
                if p["subcortical_cleanup"] else "")
@@ -65,7 +65,7 @@ def participant_methods(p: dict) -> str:
         f"nibabel {v['nibabel']}, NumPy {v['numpy']}, SciPy {v['scipy']}), reproducing Siegel et al. (2021), from "
         f"the fMRIPrep outputs of the '{p['task']}' task in {p['space']} space.",
         f"{fd}{contig}, and {dummy} were discarded. Nuisance regressors followed the {p['nuisance_regressors']} "
-        f"strategy (Satterthwaite et al. 2013). {order[p['denoise_order']]}; censored frames were then removed "
+        f"strategy (Satterthwaite et al. 2013). {steps}; censored frames were then removed "
         f"again.{cleanup}",
         f"Regions were the Gordon 333 cortical parcels (Gordon et al. 2016) and the Seitzman 300 subcortical and "
         f"cerebellar regions (Seitzman et al. 2020), with the amygdala, accumbens and anterior/posterior hippocampus "

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ketamine_fc import __version__
 from ketamine_fc.config import ATLAS_TEMPLATE
+from ketamine_fc.group.analyses import CONVENTION_NAMES
 from ketamine_fc.group.outputs import DESCRIPTIONS
 from ketamine_fc.reports import figures
 from ketamine_fc.utils.derivatives import atomic_path
@@ -126,8 +127,7 @@ def _findings(tables, params) -> str:
         return "<p><em>The primary outcomes could not be computed (see Analyses not computed).</em></p>"
     items = []
     differ = prim.loc[prim["decision_differs"].astype(bool), "outcome"].tolist() if "decision_differs" in prim else []
-    convention = {"paper": "the paper's convention (ML fit, residual degrees of freedom)",
-                  "satterthwaite": "REML with Satterthwaite degrees of freedom"}[params.lme_inference]
+    convention = CONVENTION_NAMES[params.lme_inference]
     note = (f"<p>The MADRS ANOVA is judged on its Greenhouse-Geisser corrected p; the imaging outcomes on {convention}. "
             + (f"The other convention would change the decision for: {html.escape(', '.join(differ))}.</p>" if differ
                else "The other convention would change no decision.</p>"))

@@ -1,7 +1,7 @@
 """Find the participant-level inputs in fMRIPrep derivatives once, with pybids.
 
 The layout is indexed a single time. Each preprocessed BOLD run becomes a :class:`RunInputs` naming its files;
-its companions (brain mask, boldref, confounds) are found by fMRIPrep's naming rules from the BOLD's own name, so
+its companions (brain mask, confounds) are found by fMRIPrep's naming rules from the BOLD's own name, so
 runs that differ by any BIDS entity (``acq``, ``rec``, ``dir``, ``echo``, ...) never borrow each other's files.
 Problems visible from names alone (a missing participant, a missing mask or confounds file, a run present at
 several resolutions) are returned as :class:`Problem` records; the checks that read headers and tables are in
@@ -41,6 +41,11 @@ def parse_name(name: str) -> tuple[dict, str]:
     return entities, parts[-1]
 
 
+def run_label(entities: dict) -> str:
+    """The BIDS name of a run from its entities: ``sub-01_ses-pre1_task-rest_run-1``."""
+    return "_".join(f"{LONG[k]}-{v}" for k, v in entities.items())
+
+
 def safe(label) -> str:
     """A label usable in a Nipype node name."""
     return "".join(c if c.isalnum() else "_" for c in str(label))
@@ -54,7 +59,6 @@ class RunInputs:
     bold: str
     mask: str
     confounds: str
-    boldref: str | None = None
     tr: float = 0.0
     n_frames: int = 0
     space: str = ""
@@ -80,7 +84,7 @@ class RunInputs:
     @property
     def label(self) -> str:
         """``sub-01_ses-pre1_task-rest_acq-hi_run-1``: the run's name in messages and outputs."""
-        return "_".join(f"{LONG[k]}-{v}" for k, v in self.entities.items())
+        return run_label(self.entities)
 
     @property
     def short_label(self) -> str:
@@ -186,7 +190,7 @@ def _runs_of(bolds, space, res):
     runs, problems = [], []
     for versions in by_key.values():
         run_entities = versions[0][2]
-        label = "_".join(f"{LONG[k]}-{v}" for k, v in run_entities.items())
+        label = run_label(run_entities)
         if res is not None:
             found = sorted({e.get("res", "none") for _, e, _ in versions})
             versions = [v for v in versions if v[1].get("res") == str(res)]
@@ -237,7 +241,6 @@ def _run_inputs(bold: Path, entities: dict, run_entities: dict) -> RunInputs:
     if confounds is None:
         raise InputError(f"the confounds file is missing (expected {stem}_desc-confounds_timeseries.tsv in the same "
                          "folder)", path=bold)
-    boldref = _existing(companion(bold, f"_boldref{gz}"), companion(bold, f"_boldref{other}"))
     return RunInputs(entities=run_entities, bold=str(bold), mask=str(mask), confounds=str(confounds),
-                     boldref=str(boldref) if boldref else None, space=entities.get("space", ""),
+                     space=entities.get("space", ""),
                      res=entities.get("res"))

@@ -12,11 +12,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nb
 import numpy as np
 from scipy import sparse
 
 from ketamine_fc.errors import InputError
+from ketamine_fc.utils.checks import check_bold
 
 LOGGER = logging.getLogger("ketamine_fc.bold")
 CHUNK_BYTES = 32 * 2**20
@@ -67,12 +67,7 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
     StreamResult
     """
     path = Path(path)
-    try:
-        img = nb.load(path)
-    except Exception as err:  # nibabel raises several types for unreadable files
-        raise InputError(f"cannot read the BOLD image ({err})", path=path) from err
-    if img.ndim != 4:
-        raise InputError(f"the BOLD image must be 4-D, it has shape {img.shape}", path=path)
+    img = check_bold(path)
     nx, ny, nz, n_frames = img.shape
     frame_vox = nx * ny * nz
     dtype = img.get_data_dtype()
@@ -140,8 +135,6 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
     mean = dev_mean + origin
     if weights.shape[0]:
         out_w += weights @ origin
-    if not np.all(np.isfinite(out_w)):
-        raise InputError("the BOLD series contains NaN or infinite values inside the brain mask", path=path)
     return StreamResult(out_w, out_g, mean, np.sqrt(var))
 
 
