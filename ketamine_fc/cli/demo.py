@@ -1,7 +1,7 @@
 """``ketamine-fc-demo``: simulate a small study, run the participant and group levels, summarise the findings.
 
 Everything goes under ``--out`` (default ``./ketamine-fc-demo``): ``bids/`` (the simulated raw dataset with
-``derivatives/fmriprep``), ``ketamine-fc/`` (the pipeline's outputs, with ``group/report.html``) and ``work/``.
+``derivatives/fmriprep``), ``ketamine-fc/`` (the pipeline's outputs, with ``group/report.html`` and a ``sub-<label>.html`` report per participant) and ``work/``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ def main(argv=None) -> int:
     print(summary(results / "group", planted=not args.null))
     print(recovery(results / "group" / "network_fc.tsv", bids / "derivatives" / "simulation_truth.tsv"))
     print(f"  Planted values per session: {bids / 'derivatives' / 'simulation_truth.tsv'}")
-    print(f"\nDemo finished in {(time.time() - start) / 60:.1f} min. Report: {results / 'group' / 'report.html'}")
+    n_reports = len(list(results.glob("sub-*.html")))
+    print(f"\nDemo finished in {(time.time() - start) / 60:.1f} min. Report: {results / 'group' / 'report.html'}; "
+          f"{n_reports} participant reports: {results / 'sub-*.html'}")
     return 0
 
 

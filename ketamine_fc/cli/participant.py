@@ -51,8 +51,8 @@ def _run(settings, invocation) -> int:
         plugin, plugin_args = plugin_settings(settings)
         if plugin in ("MultiProc", "LegacyMultiProc"):  # Nipype polls every 2 s by default: ages for short steps
             workflow.config["execution"]["poll_sleep_duration"] = 0.05
-        n_steps = len(plan.runs) * 3 + len(plan.sessions) + sum(len({r.grid for s in ses for r in s.runs})
-                                                                 for ses in participants.values())
+        n_steps = (len(plan.runs) * 4 + len(plan.sessions) * 2 + len(participants)
+                   + sum(len({r.grid for s in ses for r in s.runs}) for ses in participants.values()))
         LOGGER.info("Running %d steps with Nipype's %s plugin (work directory %s)", n_steps, plugin,
                     settings.work_dir)
         failures = run_workflow(workflow, plugin, plugin_args, settings.work_dir / "crash" / invocation.ident,

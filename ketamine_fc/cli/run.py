@@ -150,16 +150,19 @@ class Progress:
 
     STEPS = {"censor_frames": "censoring frames", "build_atlas": "building the atlas on the BOLD grid",
              "extract_signals": "reading the BOLD", "denoise_signals": "cleaning region signals",
-             "connectivity": "computing FC and network measures"}
+             "connectivity": "computing FC and network measures", "run_report": "drawing the run's report figures",
+             "session_report": "drawing the session's report figures",
+             "participant_report": "writing the participant report"}
 
     def __init__(self, total: int):
         self.total, self.done, self.started = total, 0, {}
 
     def __call__(self, node, status):
-        step = self.STEPS.get(node.name)
-        if step is None:
+        key = next((k for k in self.STEPS if node.name == k or node.name.endswith(f"_{k}")), None)
+        if key is None:
             return
-        where = ".".join(p for p in node.fullname.split(".")[1:-1])
+        step = self.STEPS[key]
+        where = ".".join(p for p in node.fullname.split(".")[1:-1] + [node.name[: -len(key) - 1]] if p)
         where = where.replace("_bold_wf", "").replace("_fc_wf", "").replace("_wf", "")
         if status == "start":
             self.started[node.fullname] = time.time()

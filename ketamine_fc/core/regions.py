@@ -181,7 +181,7 @@ def dvars_before_after(sample, keep, operator):
 
 def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, table: pd.DataFrame, tr: float,
                 params: dict, *, min_region_voxels: int = 3, min_region_coverage: float = 0.5) -> dict:
-    """Clean one run's extracted signals; return the time series, design, region QC and run QC.
+    """Clean one run's extracted signals; return the time series, design, region QC, run QC and per-frame DVARS.
 
     ``params`` holds the denoising settings by name (``detrend``, ``lower_bpf``, ``upper_bpf``,
     ``disable_bandpass_filter``, ``bpf_order``, ``denoise_order``). A run whose retained frames cannot support
@@ -262,5 +262,5 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
     design = np.vstack([np.full((start, design.shape[1]), np.nan), design])
     design = pd.DataFrame(design, columns=names)
     design.insert(0, "frame", np.arange(n_frames))
-    return {"timeseries": timeseries, "design": design,
-            "regions_qc": regions_qc, "qc": qc}
+    frames = pd.DataFrame({"frame": np.arange(n_frames), "dvars_before": dv_before, "dvars_after": dv_after})
+    return {"timeseries": timeseries, "design": design, "regions_qc": regions_qc, "qc": qc, "frames": frames}

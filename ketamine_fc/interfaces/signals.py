@@ -28,6 +28,7 @@ class _ExtractSignalsInputSpec(BaseInterfaceInputSpec):
 
 class _ExtractSignalsOutputSpec(TraitedSpec):
     signals = File(exists=True, desc="npz: raw region means, subcortical voxels, adjacent cortex, QC sample")
+    mean = File(exists=True, desc="temporal mean of the BOLD inside the brain mask (the report's background)")
 
 
 class ExtractSignals(SimpleInterface):
@@ -57,6 +58,7 @@ class ExtractSignals(SimpleInterface):
         if res.voxel_std.size and not np.any(res.voxel_std > 0):
             raise InputError("the BOLD series does not change over time anywhere inside the brain mask",
                              path=self.inputs.bold)
+        self._results["mean"] = _write_mean(res.voxel_mean, plan.mask_index, bold_img, runtime.cwd)
         n_sub = plan.sub_positions.size
         voxel_tsnr = tsnr(res.voxel_mean, res.voxel_std)
         region_tsnr = np.asarray((plan.weights[: plan.n_regions] @ np.nan_to_num(voxel_tsnr))).ravel()
@@ -68,6 +70,16 @@ class ExtractSignals(SimpleInterface):
                  region_tsnr=region_tsnr,
                  brain_tsnr=np.nanmedian(voxel_tsnr) if voxel_tsnr.size else np.nan)
         return runtime
+
+
+def _write_mean(voxel_mean, mask_index, bold_img, folder) -> str:
+    """The temporal mean of the in-mask voxels as a 3-D float32 image on the BOLD grid (0 outside the mask)."""
+    shape = bold_img.shape[:3]
+    flat = np.zeros(int(np.prod(shape)), dtype=np.float32)
+    flat[mask_index] = voxel_mean
+    path = os.path.join(folder, "mean.nii.gz")
+    nb.Nifti1Image(flat.reshape(shape, order="F"), bold_img.affine).to_filename(path)
+    return path
 
 
 class _DenoiseSignalsInputSpec(BaseInterfaceInputSpec):
@@ -86,6 +98,7 @@ class _DenoiseSignalsOutputSpec(TraitedSpec):
     design = File(exists=True, desc="the regression design actually used")
     regions_qc = File(exists=True, desc="per-region voxel count and tSNR")
     qc = File(exists=True, desc="JSON of run QC figures")
+    frames = File(exists=True, desc="per-frame DVARS before and after cleaning (for the report)")
 
 
 class DenoiseSignals(SimpleInterface):
@@ -103,7 +116,7 @@ class DenoiseSignals(SimpleInterface):
                                   min_region_voxels=self.inputs.min_region_voxels,
                                   min_region_coverage=self.inputs.min_region_coverage)
         for key, name in (("timeseries", "timeseries.tsv"), ("design", "design.tsv"),
-                          ("regions_qc", "regions_qc.tsv")):
+                          ("regions_qc", "regions_qc.tsv"), ("frames", "frames.tsv")):
             self._results[key] = os.path.join(runtime.cwd, name)
             out[key].to_csv(self._results[key], sep="\t", index=False, na_rep="n/a", float_format="%.8g")
         self._results["qc"] = os.path.join(runtime.cwd, "qc.json")

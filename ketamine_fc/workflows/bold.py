@@ -47,12 +47,15 @@ def init_bold_wf(*, denoise: DenoiseParams = DenoiseParams(), atlas: AtlasParams
         Cleaned region means of the retained frames (TSV, one column per region label).
     censoring, design, qc, regions_qc, dseg, table
         Per-frame censoring table, regression design, run QC (JSON), per-region QC, atlas image and table.
+    signals, mean, frames
+        For the report: the raw region signals, the temporal mean of the BOLD, per-frame DVARS.
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=["bold", "mask", "confounds", "tr", "dseg", "table"]),
                         name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(
-        fields=["timeseries", "censoring", "nuisance", "design", "qc", "regions_qc", "dseg", "table"]),
+        fields=["timeseries", "censoring", "nuisance", "design", "qc", "regions_qc", "dseg", "table", "signals",
+                "mean", "frames"]),
         name="outputnode")
     params = denoise.to_dict()
     censor = pe.Node(CensorFrames(params=params), name="censor_frames")
@@ -83,7 +86,8 @@ def init_bold_wf(*, denoise: DenoiseParams = DenoiseParams(), atlas: AtlasParams
         (inputnode, clean, [("tr", "tr")]),
         (censor, outputnode, [("censoring", "censoring"), ("nuisance", "nuisance")]),
         (clean, outputnode, [("timeseries", "timeseries"), ("design", "design"), ("qc", "qc"),
-                             ("regions_qc", "regions_qc")]),
+                             ("regions_qc", "regions_qc"), ("frames", "frames")]),
+        (extract, outputnode, [("signals", "signals"), ("mean", "mean")]),
     ])
     return workflow
 

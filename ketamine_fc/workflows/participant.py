@@ -6,6 +6,7 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from ketamine_fc.interfaces.bids import WriteAtlas
+from ketamine_fc.interfaces.reports import ParticipantReport, RunReportlet, SessionReportlet
 from ketamine_fc.utils.bids import safe
 from ketamine_fc.workflows.bold import estimate_bold_mem_gb, init_atlas_wf, init_bold_wf
 from ketamine_fc.workflows.outputs import init_run_derivatives_wf, init_session_derivatives_wf
@@ -46,7 +47,15 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
     outputnode = pe.Node(niu.IdentityInterface(fields=["measures"]), name="outputnode")
     atlas_of = _atlas_per_grid(workflow, sessions, settings)
     merge_measures = pe.Node(niu.Merge(len(sessions)), name="merge_measures", run_without_submitting=True)
-    workflow.connect(merge_measures, "out", outputnode, "measures")
+    merge_reports = pe.Node(niu.Merge(len(sessions)), name="merge_session_reports", run_without_submitting=True)
+    report = pe.Node(ParticipantReport(output_dir=str(settings.output_dir), subject=subject, parameters=params,
+                                       session_labels=[_session_label(ses) for ses in sessions]),
+                     name="participant_report")
+    workflow.connect([
+        (merge_measures, outputnode, [("out", "measures")]),
+        (merge_measures, report, [("out", "measures")]),
+        (merge_reports, report, [("out", "session_reports")]),
+    ])
     for k, ses in enumerate(sessions, start=1):
         runs = ses.runs
         merge_ts = pe.Node(niu.Merge(len(runs)), name=f"{ses.name}_merge_timeseries", run_without_submitting=True)
@@ -59,6 +68,11 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
             output_dir=settings.output_dir, entities=ses.entities, space=runs[0].space,
             parameters=params, metadata={"MinimumRetainedFrames": ses.min_frames, **note},
             name=f"{ses.name}_derivatives_wf")
+        merge_run_reports = pe.Node(niu.Merge(len(runs)), name=f"{ses.name}_merge_run_reports",
+                                    run_without_submitting=True)
+        ses_report = pe.Node(SessionReportlet(label=_session_label(ses), min_frames=ses.min_frames,
+                                              run_trs={r.short_label: float(r.tr) for r in runs}),
+                             name=f"{ses.name}_session_report")
         for i, run in enumerate(runs, start=1):
             bold_wf = init_bold_wf(denoise=settings.denoise, atlas=settings.atlas, build_atlas=False,
                                    mem_gb=estimate_bold_mem_gb(run.n_frames, run.grid[:3]),
@@ -71,7 +85,13 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
                 output_dir=settings.output_dir, entities=run.entities, space=run.space, parameters=params,
                 metadata={"RepetitionTime": run.tr, **note}, source_files=[run.bold, run.mask, run.confounds],
                 name=f"{run.name}_derivatives_wf")
+            run_report = pe.Node(RunReportlet(label=run.short_label, fd_thresh=settings.denoise.fd_thresh, tr=run.tr),
+                                 name=f"{run.name}_run_report")
             workflow.connect([
+                (bold_wf, run_report, [(f"outputnode.{f}", f) for f in
+                                       ("signals", "censoring", "frames", "timeseries", "qc", "mean")]),
+                (atlas_wf, run_report, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")]),
+                (run_report, merge_run_reports, [("out_report", f"in{i}")]),
                 (atlas_wf, bold_wf, [("outputnode.dseg", "inputnode.dseg"), ("outputnode.table", "inputnode.table")]),
                 (bold_wf, merge_ts, [("outputnode.timeseries", f"in{i}")]),
                 (bold_wf, merge_qc, [("outputnode.qc", f"in{i}")]),
@@ -85,6 +105,11 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
             (merge_ts, fc_wf, [("out", "inputnode.timeseries")]),
             (merge_qc, fc_wf, [("out", "inputnode.qc")]),
             (fc_wf, merge_measures, [("outputnode.measures", f"in{k}")]),
+            (fc_wf, ses_report, [("outputnode.relmat_z", "relmat_z"), ("outputnode.measures", "measures"),
+                                 ("outputnode.qc", "qc")]),
+            (atlas_of[runs[0].grid], ses_report, [("outputnode.table", "table")]),
+            (merge_run_reports, ses_report, [("out", "run_reports")]),
+            (ses_report, merge_reports, [("out_report", f"in{k}")]),
             (fc_wf, ds_ses, [(f"outputnode.{f}", f"inputnode.{f}") for f in
                              ("relmat_r", "relmat_z", "relmat_limbic", "measures", "qc")]),
         ])
@@ -107,6 +132,10 @@ def _atlas_per_grid(workflow, sessions, settings) -> dict:
             workflow.connect([(atlas_wf, ds_atlas, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")])])
             atlas_of[run.grid] = atlas_wf
     return atlas_of
+
+
+def _session_label(ses) -> str:
+    return f"ses-{ses.session}" if ses.session else "session"
 
 
 def _grid_tag(grid) -> str:
