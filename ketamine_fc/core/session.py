@@ -37,9 +37,10 @@ def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, 
 
     Returns
     -------
-    dict with ``r``, ``z``, ``limbic_z`` (DataFrames), ``measures`` (the one-row dict, with ``n_pairs_*`` and
-    ``coverage_*``), ``exclusion_reasons``, ``lost_regions`` (label -> ``missing``: outside the brain mask,
-    ``shrunk``: partly outside it, ``absent``: too small on this grid).
+    dict with ``r``, ``z``, ``limbic_z`` (DataFrames; ``z`` and its limbic block ``limbic_z`` have a NaN
+    diagonal), ``measures`` (the one-row dict, with ``n_pairs_*`` and ``coverage_*``), ``exclusion_reasons``,
+    ``lost_regions`` (label -> ``missing``: outside the brain mask, ``shrunk``: partly outside it, ``absent``:
+    too small on this grid).
     """
     from ketamine_fc.core.networks import network_measures, network_sets
 
@@ -67,6 +68,7 @@ def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, 
     else:
         r = np.full((len(labels), len(labels)), np.nan)
     z = fisher_z(r)
+    np.fill_diagonal(z, np.nan)  # arctanh(1) is no FC value; r keeps its diagonal of 1
     measures = network_measures(z, table["index"].to_numpy(), sets)
     fds = [q["mean_fd"] for q in run_qc]
     weights = np.array([q["n_frames"] - q["n_dummy"] for q in run_qc], dtype=float)

@@ -203,9 +203,10 @@ def check_same_settings(files, output_dir) -> dict | None:
 
 
 def read_limbic_matrices(output_dir) -> dict:
-    """``{(participant_id, session_id): DataFrame}`` of the region-level limbic FC (Fisher z) of each session."""
+    """``{(participant_id, session_id): DataFrame}`` of the region-level limbic FC (Fisher z, n/a diagonal) of each
+    session (``*_desc-limbicfisherz_relmat.tsv``)."""
     out, labels = {}, None
-    for f in sorted(Path(output_dir).glob("sub-*/**/*_desc-limbic_relmat.tsv")):
+    for f in sorted(Path(output_dir).glob("sub-*/**/*_desc-limbicfisherz_relmat.tsv")):
         sub = re.search(r"(sub-[^_]+)", f.name).group(1)
         ses = re.search(r"_(ses-[^_]+)", f.name)
         mat = _read(f, ("region",), "limbic FC matrix").set_index("region")
@@ -323,7 +324,7 @@ def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=
     inputs.volumes = _load_volumes(bids_dir, fmriprep_dir, participants, inputs)
     inputs.limbic = read_limbic_matrices(output_dir)
     if not inputs.limbic:
-        inputs.skipped["edges_limbic_change"] = "no limbic FC matrices (*_desc-limbic_relmat.tsv) in the outputs"
+        inputs.skipped["edges_limbic_change"] = "no limbic FC matrices (*_desc-limbicfisherz_relmat.tsv) in the outputs"
     return inputs
 
 

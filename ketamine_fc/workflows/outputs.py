@@ -29,9 +29,11 @@ SESSION_OUTPUTS = {
     "relmat_r": ({"stat": "pearsoncorrelation"}, "relmat", "Pearson correlation between region time series "
                  "over the concatenated retained frames of every run of the session."),
     "relmat_z": ({"stat": "pearsoncorrelation", "desc": "fisherz"}, "relmat", "Fisher z (arctanh) of the Pearson "
-                 "correlation matrix; |r| clipped to 1 - 1e-7."),
-    "relmat_limbic": ({"stat": "pearsoncorrelation", "desc": "limbic"}, "relmat", "Fisher-z FC among the 10 limbic "
-                      "regions (amygdala, anterior and posterior hippocampus, accumbens, antero-medial thalamus)."),
+                 "correlation matrix; |r| clipped to 1 - 1e-7; diagonal n/a."),
+    "relmat_limbic": ({"stat": "pearsoncorrelation", "desc": "limbicfisherz"}, "relmat", "Fisher z (arctanh) of "
+                      "the Pearson correlation among the 10 limbic regions (amygdala, anterior and posterior "
+                      "hippocampus, accumbens, antero-medial thalamus): a sub-block of the whole Fisher-z matrix; "
+                      "diagonal n/a."),
     "measures": ({"desc": "network"}, "measures", "Network measures (mean Fisher-z FC): within-DMN, sgACC-DMN, "
                  "within-limbic, within-visual; retained frames, mean FD, inclusion in group analysis and why not; "
                  "n_pairs_* = region pairs averaged in each measure; coverage_* = fraction of each network set's "

@@ -132,7 +132,7 @@ def write_participant_outputs(cohort, output_dir, drop=0.15):
             m[j, i] -= drop
         m = (m + m.T) / 2
         np.fill_diagonal(m, 8.4)
-        rel = bids_path(output_dir, {**ents, "stat": "pearsoncorrelation", "desc": "limbic"}, "relmat", ".tsv")
+        rel = bids_path(output_dir, {**ents, "stat": "pearsoncorrelation", "desc": "limbicfisherz"}, "relmat", ".tsv")
         pd.DataFrame(m, index=LIMBIC, columns=LIMBIC).to_csv(rel, sep="\t", index_label="region",
                                                              float_format="%.8g")
     return output_dir
