@@ -6,10 +6,12 @@ import logging
 
 import numpy as np
 import pandas as pd
+from scipy.stats import beta as beta_dist, t as t_dist
 
 from ketamine_fc.core import stats
 from ketamine_fc.errors import InputError
 from ketamine_fc.group.inputs import GroupInputs, session_table
+from ketamine_fc.group.qc import motion, qc_fc_tables
 
 LOGGER = logging.getLogger("ketamine_fc.group")
 
@@ -91,7 +93,8 @@ def lme(inputs, params, measures):
 
     Both conventions are fit: the paper's (ML, residual DF; columns ``*_ml_residual``) and lmerTest's (REML,
     Satterthwaite DF; ``*_reml_satterthwaite``); ``estimate, se, t, df, p`` repeat the one named by
-    ``params.lme_inference`` (column ``inference``). One row per measure and term, with ``n_obs``,
+    ``params.lme_inference`` (column ``inference``), with its 95 % CI ``ci_low, ci_high`` = estimate -/+
+    t(df, .975) x se. One row per measure and term, with ``n_obs``,
     ``n_participants`` and the deciding fit's variances and warning (``n/a`` when clean). A design that cannot
     be fit (for example every patient a responder, so that time and time:response coincide) gives rows of n/a
     with the reason in ``warning``, logged once. ``response`` is 1 for responders, or for non-responders with
@@ -120,8 +123,8 @@ def lme(inputs, params, measures):
         common = {"measure": m, "inference": params.lme_inference, "n_obs": int(ok.sum()),
                   "n_participants": int(fc.loc[ok, "participant_id"].nunique())}
         if problem:
-            rows += [{**common, "term": t, **{k: np.nan for k in STATS}, "converged": False,
-                      "warning": f"not computed: {problem}"} for t in terms]
+            rows += [{**common, "term": t, **{k: np.nan for k in STATS}, "ci_low": np.nan, "ci_high": np.nan,
+                      "converged": False, "warning": f"not computed: {problem}"} for t in terms]
             continue
         fits = {name: stats.fit_random_intercept(fc[m].to_numpy(float)[ok], X[ok], fc["participant_id"].to_numpy()[ok],
                                                  method=fit, term_names=terms, df_method=df)
@@ -129,6 +132,7 @@ def lme(inputs, params, measures):
         decide = fits[params.lme_inference]
         for i, term in enumerate(terms):
             row = {**common, "term": term, **{k: decide.iloc[i][k] for k in STATS}}
+            row["ci_low"], row["ci_high"] = t_interval(row["estimate"], row["se"], row["df"])
             for name, (_, _, suffix) in CONVENTIONS.items():
                 row.update({f"{k}_{suffix}": fits[name].iloc[i][k] for k in STATS})
             row.update(sigma2_u=decide.attrs["sigma2_u"], sigma2_e=decide.attrs["sigma2_e"],
@@ -137,6 +141,14 @@ def lme(inputs, params, measures):
         if decide.attrs["warning"]:
             LOGGER.warning("LME of %s: %s", m, decide.attrs["warning"])
     return pd.DataFrame(rows)
+
+
+def t_interval(estimate, se, df, level=0.95) -> tuple:
+    """``estimate -/+ t_{df, (1 + level) / 2} x se`` (NaN where a value is missing or df <= 0)."""
+    if not all(np.isfinite([estimate, se, df])) or df <= 0:
+        return np.nan, np.nan
+    half = float(t_dist.ppf((1 + level) / 2, df)) * se
+    return float(estimate - half), float(estimate + half)
 
 
 def lme_design_problem(time, response, groups) -> str | None:
@@ -238,42 +250,132 @@ def logistic(inputs):
 
 
 CGI_TEST = "exact binomial test, one-sided: proportion with CGI-I 1-2 greater than 0.5"
+#: the columns of primary_outcomes.tsv
+PRIMARY_COLUMNS = ["outcome", "description", "test", "estimate_of", "estimate", "ci_low", "ci_high", "se", "statistic",
+                   "df_num", "df", "p", "n", "n_participants", "n_obs", "direction", "bonferroni_threshold",
+                   "passes_bonferroni", "alternative", "p_alternative", "passes_alternative", "decision_differs"]
+#: the two LME terms of the primary outcomes, in words
+TERM_WORDS = {"time": "post vs pre (time)", "time:response": "change by response (time x response)"}
+
+
+def clopper_pearson(k, n, level=0.95) -> tuple:
+    """Exact (Clopper-Pearson) two-sided interval of the proportion ``k / n``."""
+    a = (1 - level) / 2
+    low = 0.0 if k == 0 else float(beta_dist.ppf(a, k, n - k + 1))
+    high = 1.0 if k == n else float(beta_dist.ppf(1 - a, k + 1, n - k))
+    return low, high
+
+
+def _anova_change(inputs, params) -> dict:
+    """Mean MADRS change (response timepoint minus baseline) over the ANOVA's complete cases, with its t interval."""
+    madrs = inputs.madrs[inputs.madrs["participant_id"].isin(patient_ids(inputs, params))]
+    madrs = madrs.assign(madrs=pd.to_numeric(madrs["madrs"], errors="coerce"))
+    wide = madrs.pivot_table(index="participant_id", columns="timepoint", values="madrs", aggfunc="first",
+                             dropna=False).reindex(columns=list(pd.unique(madrs["timepoint"]))).dropna()
+    out = {"estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "se": np.nan, "n_obs": int(wide.size),
+           "direction": "n/a"}
+    base, later = params.baseline_timepoint, params.response_timepoint
+    if base in wide and later in wide and len(wide) >= 2:
+        d = (wide[later] - wide[base]).to_numpy(float)
+        se = float(d.std(ddof=1) / np.sqrt(len(d)))
+        low, high = t_interval(d.mean(), se, len(d) - 1)
+        out.update(estimate=float(d.mean()), se=se, ci_low=low, ci_high=high,
+                   direction=f"{'fell' if d.mean() < 0 else 'rose'} from {base} to {later}")
+    return out
+
+
+def _groups(params) -> tuple:
+    """(group coded response = 0, group coded 1) under ``params.response_coding``."""
+    return ("non-responders", "responders") if params.response_coding == "responder" else ("responders",
+                                                                                           "non-responders")
+
+
+def _lme_direction(term, estimate, time_estimate, params) -> str:
+    """The direction of an LME primary outcome in words (the interaction read with the time estimate)."""
+    if not np.isfinite(estimate):
+        return "n/a"
+    zero, one = _groups(params)
+    if term == "time":
+        return f"{'lower' if estimate < 0 else 'higher'} after treatment (in {zero}, the response = 0 group)"
+    if not np.isfinite(time_estimate):
+        return f"{'lower' if estimate < 0 else 'higher'} in {one} than in {zero} after treatment"
+    change = {zero: time_estimate, one: time_estimate + estimate}
+    resp, non = change["responders"], change["non-responders"]
+    if resp < 0 and non < 0:
+        words = f"fell more in {'responders' if resp < non else 'non-responders'}"
+    elif resp >= 0 and non >= 0:
+        words = f"rose more in {'responders' if resp > non else 'non-responders'}"
+    else:
+        words = f"{'fell' if resp < 0 else 'rose'} in responders and {'fell' if non < 0 else 'rose'} in non-responders"
+    return f"{words} (model post - pre: responders {resp:+.3g}, non-responders {non:+.3g})"
 
 
 def primary_outcomes(anova, course, lme_table, inputs, params):
     """The eight primary outcomes of the paper with raw p and the Bonferroni decision (p < alpha / 8).
 
-    Each row also carries the p of the alternative analysis (the ANOVA without the Greenhouse-Geisser correction;
-    the LME under the other inference convention), its decision, and ``decision_differs`` where they disagree.
+    Each row says what was measured (``description``), its estimate with a 95 % CI (``estimate_of`` says of
+    what: the mean MADRS change over the ANOVA's complete cases, the proportion improved with an exact
+    Clopper-Pearson interval, or the LME fixed effect with ``estimate -/+ t(df, .975) x se`` under the deciding
+    convention), ``n_participants``, ``n_obs`` and the ``direction`` in words. Each row also carries the p of the
+    alternative analysis (the ANOVA without the Greenhouse-Geisser correction; the LME under the other inference
+    convention), its decision, and ``decision_differs`` where they disagree.
     """
+    from ketamine_fc.reports.labels import measure_name
+
     other = {"paper": "satterthwaite", "satterthwaite": "paper"}[params.lme_inference]
     names = CONVENTION_NAMES
-    anova_row = {"F": np.nan, "n": 0, "p": np.nan, "p_gg": np.nan} if anova is None else anova.iloc[0]
-    rows = [{"outcome": "madrs_rm_anova", "test": "repeated-measures ANOVA of MADRS over timepoints, "
-             "Greenhouse-Geisser corrected", "statistic": anova_row["F"], "n": anova_row["n"],
-             "p": anova_row["p_gg"], "alternative": "sphericity assumed", "p_alternative": anova_row["p"]}]
+    anova_row = {"F": np.nan, "n": 0, "p": np.nan, "p_gg": np.nan, "df_num": np.nan, "df_den": np.nan,
+                 "epsilon_gg": np.nan} if anova is None else anova.iloc[0]
+    change = _anova_change(inputs, params) if anova is not None else {"n_obs": 0, "direction": "n/a"}
+    rows = [{"outcome": "madrs_rm_anova", "description": "MADRS over time (repeated-measures ANOVA)",
+             "test": "repeated-measures ANOVA of MADRS over timepoints, Greenhouse-Geisser corrected",
+             "estimate_of": f"mean MADRS change, {params.response_timepoint} minus {params.baseline_timepoint} "
+                            "(points), over the ANOVA's complete cases; paired t interval",
+             **change, "statistic": anova_row["F"], "df_num": anova_row["df_num"] * anova_row["epsilon_gg"],
+             "df": anova_row["df_den"] * anova_row["epsilon_gg"], "n": anova_row["n"],
+             "n_participants": int(anova_row["n"]), "p": anova_row["p_gg"], "alternative": "sphericity assumed",
+             "p_alternative": anova_row["p"]}]
     resp = None if course is None else course.loc[course["timepoint"] == params.response_timepoint]
     k, n = (resp.iloc[0]["cgi_improved_n"], resp.iloc[0]["cgi_n"]) if resp is not None and len(resp) else (np.nan,
                                                                                                            np.nan)
-    cgi = {"outcome": f"cgi_improved_{params.response_timepoint}", "test": CGI_TEST, "alternative": "n/a",
-           "p_alternative": np.nan}
+    cgi = {"outcome": f"cgi_improved_{params.response_timepoint}",
+           "description": f"CGI-I improved (1-2) at {params.response_timepoint}", "test": CGI_TEST,
+           "estimate_of": "proportion of the rated patients with CGI-I 1-2; exact (Clopper-Pearson) interval",
+           "alternative": "n/a", "p_alternative": np.nan}
     if pd.notna(k) and pd.notna(n) and n > 0:
         res = stats.binomial_test(int(k), int(n), p0=0.5, alternative="greater")
-        rows.append(cgi | {"statistic": res["proportion"], "n": int(n), "p": res["p"]})
+        low, high = clopper_pearson(int(k), int(n))
+        rows.append(cgi | {"estimate": res["proportion"], "ci_low": low, "ci_high": high, "statistic": res["proportion"],
+                           "n": int(n), "n_participants": int(n), "n_obs": int(n), "p": res["p"],
+                           "direction": f"{int(k)} of {int(n)} improved: "
+                                        + ("more than half" if res["proportion"] > 0.5 else "not more than half")})
     else:
         rows.append(cgi | {"test": f"not run (no CGI-I at {params.response_timepoint})", "statistic": np.nan,
-                           "n": 0, "p": np.nan})
+                           "n": 0, "n_participants": 0, "n_obs": 0, "p": np.nan, "direction": "n/a"})
     suffix = CONVENTIONS[other][2]
+    zero, one = _groups(params)
+    of = {"time": f"fixed effect of time: post minus pre in {zero} (Fisher z)",
+          "time:response": f"fixed effect of time x response: the post - pre change of {one} minus that of {zero} "
+                           "(Fisher z)"}
     for m in ("dmn", "sgacc_dmn", "limbic"):
+        time_hit = lme_table[(lme_table["measure"] == m) & (lme_table["term"] == "time")]
+        time_estimate = float(time_hit.iloc[0]["estimate"]) if len(time_hit) else np.nan
         for term in ("time", "time:response"):
             hit = lme_table[(lme_table["measure"] == m) & (lme_table["term"] == term)]
-            row = {"outcome": f"{m} {term}", "test": f"LME t test of the fixed effect ({names[params.lme_inference]})",
-                   "statistic": np.nan, "n": 0, "p": np.nan, "alternative": names[other], "p_alternative": np.nan}
+            row = {"outcome": f"{m} {term}", "description": f"{measure_name(m)}, {TERM_WORDS[term]}",
+                   "test": f"LME t test of the fixed effect ({names[params.lme_inference]})", "estimate_of": of[term],
+                   "statistic": np.nan, "n": 0, "n_participants": 0, "n_obs": 0, "p": np.nan,
+                   "alternative": names[other], "p_alternative": np.nan, "direction": "n/a"}
             if len(hit):
-                row.update(statistic=hit.iloc[0]["t"], n=hit.iloc[0]["n_obs"], p=hit.iloc[0]["p"],
-                           p_alternative=hit.iloc[0].get(f"p_{suffix}", np.nan))
+                h = hit.iloc[0]
+                low, high = t_interval(h["estimate"], h["se"], h["df"])
+                row.update(estimate=h["estimate"], ci_low=low, ci_high=high, se=h["se"], statistic=h["t"], df=h["df"],
+                           n=h["n_obs"], n_participants=h["n_participants"], n_obs=h["n_obs"], p=h["p"],
+                           p_alternative=h.get(f"p_{suffix}", np.nan),
+                           direction=_lme_direction(term, float(h["estimate"]), time_estimate, params))
             rows.append(row)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).reindex(columns=[c for c in PRIMARY_COLUMNS if c not in (
+        "bonferroni_threshold", "passes_bonferroni", "passes_alternative", "decision_differs")])
     threshold, passes = stats.bonferroni(table["p"].to_numpy(), n_tests=params.n_primary, alpha=params.alpha)
     _, passes_alt = stats.bonferroni(table["p_alternative"].to_numpy(float), n_tests=params.n_primary,
                                      alpha=params.alpha)
@@ -281,8 +383,7 @@ def primary_outcomes(anova, course, lme_table, inputs, params):
     table["passes_bonferroni"] = passes
     table["passes_alternative"] = np.where(table["p_alternative"].notna(), passes_alt, False)
     table["decision_differs"] = table["p_alternative"].notna() & (table["passes_bonferroni"] != table["passes_alternative"])
-    return table[["outcome", "test", "statistic", "n", "p", "bonferroni_threshold", "passes_bonferroni", "alternative",
-                  "p_alternative", "passes_alternative", "decision_differs"]]
+    return table[PRIMARY_COLUMNS]
 
 
 def edges_limbic_change(inputs, params):
@@ -336,6 +437,7 @@ def run_group_analyses(inputs: GroupInputs, params) -> dict:
     course = _guarded("clinical_timecourse", lambda: clinical(inputs, params), inputs)
     anova = _guarded("clinical_anova", lambda: clinical_anova(inputs, params), inputs)
     lme_table = _guarded("lme", lambda: lme(inputs, params, measures), inputs)
+    qc = _guarded("qc_fc", lambda: qc_fc_tables(inputs, params), inputs, fallback={})
     tables = {
         "network_fc": inputs.fc_all if inputs.fc_all is not None else inputs.fc,
         "clinical_timecourse": course,
@@ -351,6 +453,9 @@ def run_group_analyses(inputs: GroupInputs, params) -> dict:
             anova, course, lme_table if lme_table is not None else pd.DataFrame(columns=["measure", "term"]),
             inputs, params), inputs),
         "edges_limbic_change": _guarded("edges_limbic_change", lambda: edges_limbic_change(inputs, params), inputs),
+        "qc_fc": qc.get("qc_fc"),
+        "qc_fc_edges": qc.get("qc_fc_edges"),
+        "motion": _guarded("motion", lambda: motion(inputs, params), inputs),
         "excluded_sessions": inputs.excluded_sessions,
     }
     return {name: table for name, table in tables.items() if table is not None}

@@ -56,6 +56,7 @@ class GroupInputs:
     fc_all: pd.DataFrame | None = None
     measures: list = field(default_factory=lambda: list(MEASURES))
     participant_parameters: dict | None = None  # the settings that made the gathered sessions
+    output_dir: Path | None = None  # the participant-level outputs (FC matrices, atlases)
 
 
 def _read(path: Path, required=(), what="table") -> pd.DataFrame:
@@ -318,7 +319,7 @@ def load_group_inputs(bids_dir, output_dir, params, fc_table=None, fmriprep_dir=
                     row["session_id"], row.get("exclusion_reason", "included = false"))
     inputs = GroupInputs(participants=participants, madrs=madrs, fc=fc.loc[included].reset_index(drop=True),
                          excluded_sessions=excluded, sources=sources, fc_all=fc, measures=measures,
-                         participant_parameters=participant_settings)
+                         participant_parameters=participant_settings, output_dir=output_dir)
     _check_phases(inputs, params)
     _load_optional(inputs, bids_dir)
     inputs.volumes = _load_volumes(bids_dir, fmriprep_dir, participants, inputs)

@@ -34,9 +34,29 @@ DESCRIPTIONS = {
                         f"strictly below it. CGI-I: {CGI_TEST}, at the response timepoint. The MADRS ANOVA decides "
                         "with the Greenhouse-Geisser corrected p; the LME outcomes with the convention of "
                         "--lme-inference. p_alternative is the p of the other analysis (sphericity assumed; the "
-                        "other LME convention) and decision_differs flags a decision it would change.",
+                        "other LME convention) and decision_differs flags a decision it would change. Each row also has its "
+                        "estimate with a 95 % CI and SE (estimate_of says of what), the participants and observations "
+                        "used, and the direction in words. For the ANOVA, df_num and df are Greenhouse-Geisser "
+                        "corrected.",
     "edges_limbic_change": "Limbic ROI pairs: paired t test of FC change (post minus the mean of pre), patients.",
     "excluded_sessions": "Sessions flagged included = false at the participant level, left out of every analysis.",
+    "qc_fc": "QC-FC (Ciric et al. 2017, NeuroImage 154:174; Parkes et al. 2018, NeuroImage 171:415): per edge of "
+             "the whole-brain Fisher-z matrix (upper triangle, diagonal ignored), the Pearson r across sessions "
+             "between FC and mean FD, using the sessions that have the edge (at least 3). One analysis over all "
+             "included sessions (the row of record), repeated sessions of a participant pooled as separate scans "
+             "(as XCP-D and Ciric et al. do across scans); then the same restricted to patients' pre, patients' "
+             "post and controls' sessions (rows with at least 3 sessions). About 5 % of edges are expected at "
+             "p < .05 by chance. Distance dependence: Spearman rho between QC-FC r and the Euclidean distance "
+             "between the two regions' centroids on the atlas grid of OUTPUT_DIR/atlases (column atlas; when "
+             "atlas_grids > 1 the first grid in name order is used); negative when short edges are more "
+             "motion-affected.",
+    "qc_fc_edges": "QC-FC per edge over all included sessions (repeated sessions pooled): Pearson r and two-sided p "
+                   "between Fisher-z FC and mean FD, with the distance between the regions' centroids.",
+    "motion": "Head motion compared (two-sided, uncorrected): mean FD and retained frames of patients' post vs pre "
+              "sessions (paired t over patients with both; a patient's pre sessions averaged), and patients vs "
+              "controls at baseline (pre sessions averaged) and post (Student t, equal variances, as "
+              "controls_vs_patients; controls' visits averaged). Included sessions only; t positive when side_1 "
+              "is higher.",
 }
 
 COLUMNS = {
@@ -54,7 +74,13 @@ COLUMNS = {
     "cohens_d": "Cohen's d of timepoint minus baseline (variant in CohensD)",
     "F": "F statistic", "df_num": "numerator DF", "df_den": "denominator DF", "epsilon_gg": "Greenhouse-Geisser "
     "epsilon", "p_gg": "Greenhouse-Geisser corrected p", "measure": "FC measure", "term": "fixed effect",
-    "estimate": "fixed-effect estimate", "se": "standard error", "n_obs": "observations (sessions)",
+    "estimate": "fixed-effect estimate (primary_outcomes: what estimate_of says)", "se": "standard error",
+    "n_obs": "observations (sessions; MADRS ratings for the ANOVA outcome)",
+    "ci_low": "lower bound of the 95 % confidence interval: for an LME fixed effect estimate - t(df, .975) x se "
+              "under the deciding convention; for the primary outcomes as estimate_of says",
+    "ci_high": "upper bound of the 95 % confidence interval (as ci_low)",
+    "description": "the outcome in words", "estimate_of": "what estimate, ci_low, ci_high and se are of",
+    "direction": "the direction of the estimate in words (the interaction read with the time estimate)",
     "n_participants": "participants (groups)", "method": "fit method / DF method",
     "sigma2_u": "random-intercept variance", "sigma2_e": "residual variance", "converged": "optimiser converged",
     "warning": "fit warning (n/a when clean)",
@@ -72,6 +98,23 @@ COLUMNS = {
     "test": "the test performed", "statistic": "F, proportion improved or t",
     "bonferroni_threshold": "alpha / number of primary outcomes", "passes_bonferroni": "p strictly below the "
     "threshold", "region_1": "limbic ROI", "region_2": "limbic ROI", "mean_change": "mean post - pre (Fisher z)",
+    "sessions": "which included sessions: all (pooled over participants and visits), patients pre, patients post "
+                "or controls",
+    "n_sessions": "sessions used", "mean_fd_sessions": "mean of the sessions' mean FD (mm)",
+    "n_edges": "edges with a QC-FC r",
+    "pct_edges_p05": "percent of edges whose QC-FC p < .05", "median_abs_r": "median |QC-FC r| over edges",
+    "distance_rho": "Spearman rho between QC-FC r and the centroid distance of the edge",
+    "distance_p": "two-sided p of distance_rho", "n_edges_distance": "edges with both a QC-FC r and a distance",
+    "atlas": "atlas grid (dseg) whose region centroids give the distances",
+    "atlas_grids": "atlas grids found in OUTPUT_DIR/atlases (the first in name order is used)",
+    "index_i": "atlas index of the first region", "index_j": "atlas index of the second region",
+    "label_i": "label of the first region", "label_j": "label of the second region",
+    "distance_mm": "Euclidean distance between the regions' centroids (mm)",
+    "contrast": "which motion comparison", "motion_measure": "mean_fd (mean framewise displacement, mm) or "
+    "n_frames (retained frames)", "side_1": "first side of the comparison", "side_2": "second side",
+    "n_1": "participants on side 1 (pairs for the paired test)", "n_2": "participants on side 2",
+    "mean_1": "mean on side 1 (participants' averages)", "sd_1": "SD on side 1 (ddof 1)",
+    "mean_2": "mean on side 2", "sd_2": "SD on side 2 (ddof 1)",
 }
 
 

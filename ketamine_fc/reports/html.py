@@ -9,11 +9,12 @@ import numbers
 import numpy as np
 import pandas as pd
 
-STYLE = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222;line-height:1.4}
+STYLE = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222;line-height:1.45}
 table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px}
 th{background:#f0f0f0}img{max-width:100%}.pass{color:#1b7837;font-weight:bold}.fail{color:#b2182b;font-weight:bold}
-h2{border-bottom:2px solid #ddd}h3{margin-top:1.6em}figcaption{font-size:13px;color:#444;margin-bottom:1.2em}
-nav a{margin-right:1em}.note{color:#555;font-size:13px}"""
+h2{border-bottom:2px solid #ddd;margin-top:2em}h3{margin-top:1.6em}figure{margin:1em 0 2em}
+figcaption{font-size:13px;color:#444;max-width:950px}nav a{margin-right:1em}.note{color:#555;font-size:13px}
+ol.outcomes li{margin-bottom:0.6em}code{font-size:12px}"""
 
 
 def esc(value) -> str:
@@ -27,7 +28,7 @@ def fmt(value, digits: int = 4) -> str:
         return "n/a"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if isinstance(value, (list, tuple, set)):
+    if isinstance(value, (list, tuple, set, np.ndarray)):
         return ", ".join(fmt(v, digits) for v in value) or "n/a"
     if isinstance(value, dict):
         return "; ".join(f"{k}: {fmt(v, digits)}" for k, v in value.items()) or "n/a"
@@ -36,7 +37,9 @@ def fmt(value, digits: int = 4) -> str:
     if isinstance(value, numbers.Real):
         return f"{float(value):.{digits}g}"
     text = str(value)
-    return "n/a" if text in ("", "nan", "NaN", "None", "<NA>") else text
+    if text.strip() in ("", "nan", "NaN", "None", "<NA>", "NaT"):
+        return "n/a"
+    return {"True": "yes", "False": "no"}.get(text, text)
 
 
 def table(df: pd.DataFrame, max_rows: int = 200, digits: int = 4) -> str:
@@ -49,6 +52,19 @@ def table(df: pd.DataFrame, max_rows: int = 200, digits: int = 4) -> str:
                    for row in shown.itertuples(index=False))
     note = f"<p><em>First {max_rows} of {len(df)} rows; the TSV has all.</em></p>" if len(df) > max_rows else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+
+
+def settings_table(settings: dict) -> pd.DataFrame:
+    """The settings as a reader needs them: the command-line option, the value used, what it means."""
+    from ketamine_fc.config import option_list
+
+    specs = {spec["name"]: spec for spec in option_list()}
+    rows = []
+    for name, value in settings.items():
+        spec = specs.get(name, {})
+        flag = (spec.get("flags") or ["--" + name.replace("_", "-")])[0]
+        rows.append({"option": flag, "value": value, "meaning": spec.get("help", "")})
+    return pd.DataFrame(rows)
 
 
 def image(png: bytes, alt: str, caption: str = "") -> str:

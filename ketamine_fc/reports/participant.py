@@ -9,7 +9,7 @@ import pandas as pd
 
 from ketamine_fc import __version__
 from ketamine_fc.reports import participant_figures as figs
-from ketamine_fc.reports.html import esc, fmt, image, markdown, page, table
+from ketamine_fc.reports.html import esc, fmt, image, markdown, page, settings_table, table
 
 MEASURE_NAMES = {"dmn": "within-DMN", "sgacc_dmn": "sgACC-DMN", "limbic": "within-limbic", "visual": "within-visual"}
 SET_OF_MEASURE = {"dmn": ("dmn",), "sgacc_dmn": ("sgacc", "dmn"), "limbic": ("limbic",), "visual": ("visual",)}
@@ -92,19 +92,6 @@ def session_section(label: str, measures: pd.Series, qc: pd.DataFrame, z: pd.Dat
               f"({n_pairs} pairs with data; lost regions and the diagonal blank), over the {retained} retained "
               "frames of the session; colour scale symmetric around 0."),
         "<h3>Runs</h3>", *runs_html])
-
-
-def settings_table(settings: dict) -> pd.DataFrame:
-    """The settings as a reader needs them: the command-line option, the value used, what it means."""
-    from ketamine_fc.config import option_list
-
-    specs = {spec["name"]: spec for spec in option_list()}
-    rows = []
-    for name, value in settings.items():
-        spec = specs.get(name, {})
-        flag = (spec.get("flags") or ["--" + name.replace("_", "-")])[0]
-        rows.append({"option": flag, "value": value, "meaning": spec.get("help", "")})
-    return pd.DataFrame(rows)
 
 
 def participant_page(subject: str, sessions: list, summary: pd.DataFrame, settings: dict, methods: str) -> str:

@@ -1,5 +1,6 @@
 """Provenance of every invocation, under ``OUTPUT_DIR/logs/``: a log file (command, versions, timings, full
-tracebacks), the complete settings as a TOML file that ``--config`` reads back, and the methods text to cite.
+tracebacks), the complete settings as a TOML file that ``--config`` reads back, and the methods text to cite
+(``OUTPUT_DIR/CITATION.md``, with a copy in ``logs/``).
 
 Also: the settings that made the outputs already in a folder, so that a rerun with other settings stops
 instead of silently mixing results.
@@ -94,10 +95,15 @@ def start_invocation(settings, argv, level: str) -> Invocation:
 
 
 def write_citation(output_dir, text: str) -> Path:
-    """``OUTPUT_DIR/logs/CITATION.md``: what was run, in words, with references."""
-    path = Path(output_dir) / "logs" / "CITATION.md"
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    """Write (or refresh) ``OUTPUT_DIR/CITATION.md``: what was run, in words, with references; return its path.
+
+    The same text goes to ``OUTPUT_DIR/logs/CITATION.md`` beside the log of the invocation, where earlier
+    versions wrote it. Each level calls this, so the file describes the last level run.
+    """
+    path = Path(output_dir) / "CITATION.md"
+    for target in (path, Path(output_dir) / "logs" / "CITATION.md"):
+        with atomic_path(target) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     return path
 
 

@@ -34,7 +34,7 @@ from cohort import make_cohort, write_participant_outputs
 
 TABLES = ("network_fc", "clinical_timecourse", "clinical_anova", "lme", "baseline_reliability",
           "controls_vs_patients", "correlations", "logistic", "primary_outcomes", "edges_limbic_change",
-          "excluded_sessions")
+          "motion", "excluded_sessions")
 FIGURES = ("fig1_madrs", "fig2_3_prepost", "fig4_controls_patients", "fig5_volume")
 IMAGING = [f"{m} {t}" for m in ("dmn", "sgacc_dmn", "limbic") for t in ("time", "time:response")]
 SKIPPED_HEADING = "Analyses skipped or not computed"
@@ -176,7 +176,7 @@ def test_cli_rerun_removes_the_stale_table_and_writes_everything_else(cohort, tm
     text = (group / "report.html").read_text()
     items = _skipped_section(text)
     assert any(i.startswith("logistic: not computed:") and "0/1" in i for i in items), items
-    assert "<h2>logistic</h2>" not in text and "<h2>lme</h2>" in text
+    assert "(logistic.tsv)</h3>" not in text and "(lme.tsv)</h3>" in text
 
 
 def test_rerun_with_the_same_work_dir_sees_the_edited_phenotype(cohort, tmp_path, capsys):
@@ -266,7 +266,7 @@ def test_zero_baseline_patient_is_named_once_and_left_out_of_change_analyses(coh
     report = _write_all(tables, inputs, tmp_path / "out")
     for name in TABLES:
         assert (tmp_path / "out" / "group" / f"{name}.tsv").exists(), name
-    assert "<h2>clinical_timecourse</h2>" in report.read_text()
+    assert "(clinical_timecourse.tsv)</h3>" in report.read_text()
 
 
 # -------------------------------------------------------------------------- 3. a rank-deficient LME design
@@ -369,7 +369,7 @@ def test_rank_deficient_lme_through_run_group_writes_na_rows_and_the_report(coho
     assert prim.loc["cgi_improved_week2", "p"] == pytest.approx(cgi_p)
     text = report.read_text()
     assert "not computed: every patient with a post session is a responder" in text
-    assert "<h2>primary_outcomes</h2>" in text and "<h2>clinical_timecourse</h2>" in text
+    assert "(primary_outcomes.tsv)</h3>" in text and "(clinical_timecourse.tsv)</h3>" in text
 
 
 # ------------------------------------------------------------------------------------------- 4. volumes

@@ -14,7 +14,7 @@ from cohort import PLANTED_EDGE, make_cohort, write_aseg_stats, write_participan
 
 TABLES = ("network_fc", "clinical_timecourse", "clinical_anova", "lme", "baseline_reliability",
           "controls_vs_patients", "correlations", "logistic", "primary_outcomes", "edges_limbic_change",
-          "excluded_sessions")
+          "motion", "excluded_sessions")
 
 
 def test_graph_gathers_only_without_a_table(tmp_path):
@@ -67,8 +67,8 @@ def test_report_is_self_contained_with_every_table_and_figure(gathered):
     text = gathered["report"].read_text()
     assert not re.search(r'\bsrc="(?!data:)', text) and "<link" not in text and "<script" not in text
     for name in TABLES:
-        assert f"<h2>{name}" in text or f"({name})" in text, name
-    figures = ("fig1_madrs", "fig2_3_prepost", "fig4_controls_patients", "fig5_volume", "fig_limbic_change")
+        assert f"({name}.tsv)</h3>" in text, name
+    figures = ("fig1_madrs", "fig2_3_prepost", "fig4_controls_patients", "fig5_volume", "fig_limbic_change", "fig_qc")
     assert text.count("data:image/png;base64,") == len(figures)
     for fig in figures:
         assert (gathered["group"] / "figures" / f"{fig}.png").stat().st_size > 1000
