@@ -9,9 +9,17 @@ import pandas as pd
 
 from ketamine_fc import __version__
 from ketamine_fc.reports import participant_figures as figs
-from ketamine_fc.reports.html import esc, fmt, image, markdown, page, settings_table, table
+from ketamine_fc.reports.html import (
+    esc,
+    fmt,
+    image,
+    markdown,
+    page,
+    settings_table,
+    table,
+)
+from ketamine_fc.reports.labels import MEASURES
 
-MEASURE_NAMES = {"dmn": "within-DMN", "sgacc_dmn": "sgACC-DMN", "limbic": "within-limbic", "visual": "within-visual"}
 SET_OF_MEASURE = {"dmn": ("dmn",), "sgacc_dmn": ("sgacc", "dmn"), "limbic": ("limbic",), "visual": ("visual",)}
 LOST_NAMES = {"missing_regions": "outside the brain mask", "shrunk_regions": "shrunk by the brain mask (coverage "
               "below --min-region-coverage)", "absent_regions": "too small on this grid"}
@@ -54,7 +62,7 @@ def run_section(label: str, qc: dict, censoring: pd.DataFrame, dvars: pd.DataFra
 
 def _measures_table(row: pd.Series) -> pd.DataFrame:
     out = []
-    for key, name in MEASURE_NAMES.items():
+    for key, name in MEASURES.items():
         coverage = [f"{s}: {fmt(row.get(f'coverage_{s}'), 3)}" for s in SET_OF_MEASURE[key]]
         out.append({"measure": name, "mean Fisher z": row.get(key), "region pairs": row.get(f"n_pairs_{key}"),
                     "fraction of the set's regions kept": "; ".join(coverage)})

@@ -109,4 +109,4 @@ def test_inclusion_decision_and_numbers_match_the_outputs(reports):
     assert f"{retained} frames retained over 2 run(s) ({retained * 2 / 60:.1f} min); the minimum is 200 frames" in text1
     measures = read_tsv(func / "sub-01_ses-pre1_task-rest_space-MNI152NLin6Asym_seg-GordonSeitzman_desc-network_"
                         "measures.tsv").iloc[0]
-    assert f"within-DMN {measures['dmn']:.3g} {measures['n_pairs_dmn']}" in re.sub(r"\s+", " ", text1)
+    assert f"within-DMN FC {measures['dmn']:.3g} {measures['n_pairs_dmn']}" in re.sub(r"\s+", " ", text1)
