@@ -381,6 +381,13 @@ class GroupParams(_Params):
                                      convert=positive_float, level="group")
     limbic_edge_threshold_p: float = option(0.1, "the limbic change matrix figure shows t where p is below this",
                                             group=GROUP, convert=open_fraction, level="group")
+    nbs_threshold: float = option(3.0, "primary threshold on the edge-wise LME t of the network-based statistic "
+                                  "(Zalesky et al. 2010; positive and negative components tested apart)",
+                                  group=GROUP, convert=positive_float, level="group")
+    nbs_permutations: int = option(5000, "permutations of the network-based statistic (0 skips the whole-"
+                                   "connectome statistics)", group=GROUP, convert=nonneg_int, level="group")
+    seed: int = option(0, "seed of the permutations (a rerun with the same seed is identical)", group=GROUP,
+                       convert=nonneg_int, level="group")
 
     def is_pre(self, session: str) -> bool:
         lab = str(session).removeprefix("ses-")

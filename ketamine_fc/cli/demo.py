@@ -38,7 +38,23 @@ def build_parser():
     p.add_argument("--nprocs", type=int, default=2, help="processes for the participant level (MultiProc)")
     p.add_argument("--atlas-dir", help="atlas files (else KETAMINE_FC_DATA, the cache, or a download)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
+    p.add_argument("--nbs-permutations", type=int, default=1000,
+                   help="permutations of the network-based statistic at the group level (the pipeline's default "
+                        "is 5000; fewer keep the demo short)")
     return p
+
+
+def nbs_summary(group_dir) -> str:
+    """The network-based statistic's components with p_FWE < .05, one line each."""
+    path = Path(group_dir) / "nbs_components.tsv"
+    if not path.exists():
+        return "\nWhole connectome: not computed (see the report)."
+    comps = pd.read_csv(path, sep="\t")
+    lines = ["\nWhole connectome, network-based statistic (components with p_FWE < .05):"]
+    for _, c in comps[comps["p_fwe"] < 0.05].iterrows():
+        lines.append(f"  {c['term']:<14} {c['sign']:<8} {int(c['size']):>5} edges among {int(c['n_nodes']):>3} "
+                     f"regions  p_FWE = {c['p_fwe']:.3g}")
+    return "\n".join(lines if len(lines) > 1 else lines + ["  none"])
 
 
 def _step(k, text):
@@ -81,12 +97,13 @@ def main(argv=None) -> int:
         print(f"ketamine-fc-demo: the participant level failed (exit code {code})", file=sys.stderr)
         return code
     _step(3, f"Group level: ketamine-fc {bids} {results} group")
-    code = run_main([str(bids), str(results), "group"] + common)
+    code = run_main([str(bids), str(results), "group", "--nbs-permutations", str(args.nbs_permutations)] + common)
     if code != 0:
         print(f"ketamine-fc-demo: the group level failed (exit code {code})", file=sys.stderr)
         return code
     print(summary(results / "group", planted=not args.null))
     print(recovery(results / "group" / "network_fc.tsv", bids / "derivatives" / "simulation_truth.tsv"))
+    print(nbs_summary(results / "group"))
     print(f"  Planted values per session: {bids / 'derivatives' / 'simulation_truth.tsv'}")
     n_reports = len(list(results.glob("sub-*.html")))
     print(f"\nDemo finished in {(time.time() - start) / 60:.1f} min. Report: {results / 'group' / 'report.html'}; "

@@ -100,21 +100,7 @@ def lme(inputs, params, measures):
     with the reason in ``warning``, logged once. ``response`` is 1 for responders, or for non-responders with
     ``response_coding = "nonresponder"``.
     """
-    fc = session_table(inputs, params)
-    resp = responders(inputs, params)
-    fc = fc[fc["participant_id"].isin(patient_ids(inputs, params)) & fc["phase"].isin(["pre", "post"])]
-    unknown = sorted(set(fc["participant_id"]) - set(resp.index))
-    if unknown:
-        LOGGER.info("LME: %d patient(s) without a defined response at %s left out: %s", len(unknown),
-                    params.response_timepoint, ", ".join(unknown))
-    fc = fc[fc["participant_id"].isin(resp.index)]
-    time = (fc["phase"] == "post").to_numpy(float)
-    response = resp.reindex(fc["participant_id"]).to_numpy(float)
-    problem = lme_design_problem(time, response, fc["participant_id"].to_numpy())  # 1 = responder here
-    if params.response_coding == "nonresponder":
-        response = 1.0 - response
-    X = np.column_stack([np.ones(len(fc)), time, time * response])
-    terms = ["intercept", "time", "time:response"]
+    fc, X, terms, problem = lme_design(inputs, params)
     if problem:
         LOGGER.warning("LME not computed: %s", problem)
     rows = []
@@ -141,6 +127,36 @@ def lme(inputs, params, measures):
         if decide.attrs["warning"]:
             LOGGER.warning("LME of %s: %s", m, decide.attrs["warning"])
     return pd.DataFrame(rows)
+
+
+def lme_design(inputs, params, quiet=False):
+    """The patients' pre and post sessions with a known response, and the design ``1 + time + time:response``.
+
+    Returns
+    -------
+    sessions : DataFrame
+        One row per session (``session_table`` columns plus ``time`` and the coded ``response``), in the rows'
+        order of ``X``.
+    X : (n, 3) array
+    terms : list of str
+    problem : str or None
+        Why the design cannot be fit, in words.
+    """
+    fc = session_table(inputs, params)
+    resp = responders(inputs, params)
+    fc = fc[fc["participant_id"].isin(patient_ids(inputs, params)) & fc["phase"].isin(["pre", "post"])]
+    unknown = sorted(set(fc["participant_id"]) - set(resp.index))
+    if unknown and not quiet:
+        LOGGER.info("LME: %d patient(s) without a defined response at %s left out: %s", len(unknown),
+                    params.response_timepoint, ", ".join(unknown))
+    fc = fc[fc["participant_id"].isin(resp.index)].reset_index(drop=True)
+    time = (fc["phase"] == "post").to_numpy(float)
+    response = resp.reindex(fc["participant_id"]).to_numpy(float)
+    problem = lme_design_problem(time, response, fc["participant_id"].to_numpy())  # 1 = responder here
+    if params.response_coding == "nonresponder":
+        response = 1.0 - response
+    X = np.column_stack([np.ones(len(fc)), time, time * response])
+    return fc.assign(time=time, response=response), X, ["intercept", "time", "time:response"], problem
 
 
 def t_interval(estimate, se, df, level=0.95) -> tuple:
@@ -424,6 +440,13 @@ def _guarded(name, func, inputs, fallback=None):
         return fallback
 
 
+def connectome_tables(inputs, params) -> dict:
+    """The whole-connectome statistics (see :mod:`ketamine_fc.group.connectome`)."""
+    from ketamine_fc.group.connectome import connectome_tables as compute
+
+    return compute(inputs, params)
+
+
 def run_group_analyses(inputs: GroupInputs, params) -> dict:
     """Every group table of the paper, keyed by its output name.
 
@@ -457,5 +480,6 @@ def run_group_analyses(inputs: GroupInputs, params) -> dict:
         "qc_fc_edges": qc.get("qc_fc_edges"),
         "motion": _guarded("motion", lambda: motion(inputs, params), inputs),
         "excluded_sessions": inputs.excluded_sessions,
+        **_guarded("connectome", lambda: connectome_tables(inputs, params), inputs, fallback={}),
     }
     return {name: table for name, table in tables.items() if table is not None}

@@ -57,6 +57,7 @@ class GroupInputs:
     measures: list = field(default_factory=lambda: list(MEASURES))
     participant_parameters: dict | None = None  # the settings that made the gathered sessions
     output_dir: Path | None = None  # the participant-level outputs (FC matrices, atlases)
+    nbs_info: dict = field(default_factory=dict)  # NBS settings and permutation scheme per term (sidecars)
 
 
 def _read(path: Path, required=(), what="table") -> pd.DataFrame:

@@ -57,6 +57,28 @@ DESCRIPTIONS = {
               "controls at baseline (pre sessions averaged) and post (Student t, equal variances, as "
               "controls_vs_patients; controls' visits averaged). Included sessions only; t positive when side_1 "
               "is higher.",
+    **{f"connectome_{slug}_edges": f"Edge-wise LME of the {what} on the Fisher z of every region pair (patients' pre "
+       "and post sessions; FC ~ 1 + time + time:response + (1 | participant), the network measures' model), one "
+       "row per edge: estimate, se, t, df, p under the deciding convention (--lme-inference), q = "
+       "Benjamini-Hochberg FDR over the edges, and t_other, p_other under the other convention. A session "
+       "lacking a region contributes the edges it has." for slug, what in (("time", "time effect"),
+                                                                          ("timexresponse", "time x response"))},
+    **{f"connectome_{slug}_{stat}": f"The {stat} of the edge-wise {what} as a region x region matrix "
+       "(n/a on the diagonal)." for slug, what in (("time", "time effect"), ("timexresponse", "time x response"))
+       for stat in ("t", "q")},
+    "nbs_components": "Network-based statistic (Zalesky et al. 2010) per term: connected components of the edges "
+                      "whose edge-wise LME t passes the primary threshold (--nbs-threshold; positive and negative "
+                      "components apart, one family-wise null over both), their size (edges) and intensity, and "
+                      "p_fwe = the fraction of permutations whose largest component is at least as large. "
+                      "Permutations respect the repeated measures: time, sessions permuted within participant "
+                      "(a sign flip of each patient's change); time x response, response labels permuted between "
+                      "participants; Freedman-Lane residuals; seeded (--seed), so a rerun is identical. The "
+                      "sidecar's NBS entry records the scheme.",
+    "nbs_edges": "The edges of each NBS component (nbs_components).",
+    "seed_maps": "Seed maps: for each seed (the sgACC set, its parcels' FC averaged, and each limbic region) the "
+                 "same LME of its FC with every region; q = Benjamini-Hochberg FDR within each seed and term.",
+    "connectome_regions": "The regions of the whole-connectome tables: label, atlas index, network, limbic role "
+                          "and centroid in mm (x, y, z) on the atlas grid.",
 }
 
 COLUMNS = {
@@ -115,6 +137,17 @@ COLUMNS = {
     "n_1": "participants on side 1 (pairs for the paired test)", "n_2": "participants on side 2",
     "mean_1": "mean on side 1 (participants' averages)", "sd_1": "SD on side 1 (ddof 1)",
     "mean_2": "mean on side 2", "sd_2": "SD on side 2 (ddof 1)",
+    "i": "position of the first region (0-based, connectome_regions order)", "j": "position of the second region",
+    "network_i": "network of the first region",
+    "network_j": "network of the second region", "q": "Benjamini-Hochberg FDR q",
+    "t_other": "t under the other LME convention", "p_other": "p under the other LME convention",
+    "component": "NBS component number (largest first)", "sign": "positive or negative t",
+    "n_nodes": "regions in the component", "size": "edges in the component (NBS component size)",
+    "intensity": "sum over the component's edges of |t| - threshold",
+    "p_fwe": "family-wise-error-corrected p of the component (permutations)", "nodes": "regions of the component",
+    "seed": "seed region or set", "region": "region", "network": "network of the region",
+    "index": "atlas index", "limbic_role": "limbic structure (n/a for other regions)",
+    "x_mm": "centroid x (mm)", "y_mm": "centroid y (mm)", "z_mm": "centroid z (mm)",
 }
 
 
@@ -140,5 +173,7 @@ def write_group_tables(tables: dict, output_dir, params, inputs) -> dict:
                                       "positive time:response estimate (the paper's sign)")
         if name == "primary_outcomes":
             meta["CGITest"] = CGI_TEST
+        if name in ("nbs_components", "nbs_edges") and getattr(inputs, "nbs_info", None):
+            meta["NBS"] = inputs.nbs_info
         out[name] = write_tsv(df, folder / f"{name}.tsv", meta)
     return out

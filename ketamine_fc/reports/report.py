@@ -15,6 +15,7 @@ from ketamine_fc.config import ATLAS_TEMPLATE
 from ketamine_fc.group.analyses import CONVENTION_NAMES
 from ketamine_fc.group.outputs import DESCRIPTIONS
 from ketamine_fc.reports import figures, methods, qc_figures
+from ketamine_fc.reports.group_connectome import connectome_section
 from ketamine_fc.reports.group_qc import qc_section
 from ketamine_fc.reports.html import esc as _esc
 from ketamine_fc.reports.html import image, page, settings_table
@@ -26,7 +27,8 @@ from ketamine_fc.utils.provenance import versions
 LOGGER = logging.getLogger("ketamine_fc.group")
 
 #: tables left out of the table section (too large to print; the TSV has them)
-NOT_PRINTED = ("qc_fc_edges", "excluded_sessions")
+NOT_PRINTED = ("qc_fc_edges", "excluded_sessions", "nbs_components", "nbs_edges", "seed_maps", "connectome_regions",
+               *(f"connectome_{slug}_{kind}" for slug in ("time", "timexresponse") for kind in ("edges", "t", "q")))
 SKIPPED_HEADING = "Analyses skipped or not computed"
 
 
@@ -269,7 +271,7 @@ def write_report(tables, inputs, params, output_dir) -> Path:
     qc_png = _qc_figure(tables, inputs, params, folder / "figures")  # figure 1: its section comes first
     drawn = make_figures(tables, inputs, params, folder / "figures")
     nav = " ".join(f'<a href="#{k}">{v}</a>' for k, v in (
-        ("primary", "Primary outcomes"), ("qc", "Quality control"), ("figures", "Figures"), ("methods", "Methods"), ("references", "References"),
+        ("primary", "Primary outcomes"), ("qc", "Quality control"), ("figures", "Figures"), ("connectome", "Whole connectome"), ("methods", "Methods"), ("references", "References"),
         ("tables", "Tables"), ("settings", "Settings"), ("software", "Software")))
     parts = ["<h1>ketamine-fc group report</h1>",
              f"<p>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by ketamine-fc {__version__}.</p>",
@@ -279,7 +281,8 @@ def write_report(tables, inputs, params, output_dir) -> Path:
              '<section id="figures"><h2>Figures</h2>']
     first = 2 if qc_png is not None else 1
     parts += [_img(path, f"Figure {k}. {caption}") for k, (path, caption) in enumerate(drawn, start=first)]
-    parts += ["</section>"] + _methods(inputs, params)
+    connectome, _ = connectome_section(tables, params, folder / "figures", first + len(drawn))
+    parts += ["</section>", connectome] + _methods(inputs, params)
     parts += ['<section id="tables"><h2>Tables</h2>', '<p class="note">Each table is a TSV file in the group folder, '
               "with a JSON sidecar describing every column.</p>"]
     for name, df in tables.items():

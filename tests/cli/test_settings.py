@@ -61,7 +61,8 @@ def _non_default_args(tmp_path):
             "--response-timepoint", "week4", "--timepoints", "screen", "week4", "--pre-sessions", "ses-a", "b",
             "--post-sessions", "c", "--cohens-d", "av", "--lme-inference", "satterthwaite", "--response-coding", "nonresponder",
             "--measures", "dmn", "limbic", "--alpha", "0.01", "--n-primary", "6", "--response-threshold", "0.4",
-            "--remission-cutoff", "12", "--limbic-edge-threshold-p", "0.05", "--fc-table", str(tmp_path / "fc.tsv"),
+            "--remission-cutoff", "12", "--limbic-edge-threshold-p", "0.05", "--nbs-threshold", "3.5",
+            "--nbs-permutations", "100", "--seed", "3", "--fc-table", str(tmp_path / "fc.tsv"),
             "-w", str(tmp_path / "work"), "--nprocs", "3", "--mem-gb", "6", "--plugin", "SLURM",
             "--plugin-args", '{"sbatch_args": "-p normal -t 1:00:00"}']
 

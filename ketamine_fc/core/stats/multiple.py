@@ -30,3 +30,40 @@ def bonferroni(pvalues, n_tests=None, alpha=0.05):
     with np.errstate(invalid="ignore"):
         passes = p < threshold
     return threshold, passes
+
+
+def fdr_bh(pvalues):
+    """Benjamini-Hochberg q values (false discovery rate adjusted p values).
+
+    ``q_(i) = min_{k >= i} min(1, n p_(k) / k)`` over the ``n`` non-missing p values sorted ascending;
+    equal to ``statsmodels.stats.multitest.multipletests(p, method="fdr_bh")[1]``.
+
+    Parameters
+    ----------
+    pvalues : array-like
+        Raw p values of any shape; NaN stays NaN and is left out of ``n``.
+
+    Returns
+    -------
+    numpy.ndarray
+        q values, the shape of ``pvalues``.
+
+    References
+    ----------
+    Benjamini & Hochberg (1995) J R Stat Soc B 57:289.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    values = p[ok]
+    if ((values < 0) | (values > 1)).any():
+        raise ValueError("p values must lie in [0, 1]")
+    n = values.size
+    if n == 0:
+        return q
+    order = np.argsort(values, kind="stable")
+    scaled = values[order] / (np.arange(1, n + 1) / n)
+    adjusted = np.empty(n)
+    adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    q[ok] = adjusted
+    return q
