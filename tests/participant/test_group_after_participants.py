@@ -46,7 +46,7 @@ def test_no_regressors_runs(study):
 
 
 def test_group_report_carries_the_participant_settings_and_sees_reruns(study):
-    proc = _cli(study["bids"], study["out"], "group", "-w", study["root"] / "work")
+    proc = _cli(study["bids"], study["out"], "group", "-w", study["root"] / "work", "--nbs-permutations", "100")
     assert proc.returncode == 0, proc.stderr
     report = (study["out"] / "group" / "report.html").read_text()
     assert "Participant-level settings" in report
@@ -58,6 +58,6 @@ def test_group_report_carries_the_participant_settings_and_sees_reruns(study):
     table = read_tsv(measures)
     table.loc[0, "dmn"] = 9.99
     table.to_csv(measures, sep="\t", index=False, na_rep="n/a")
-    assert _cli(study["bids"], study["out"], "group", "-w", study["root"] / "work").returncode == 0
+    assert _cli(study["bids"], study["out"], "group", "-w", study["root"] / "work", "--nbs-permutations", "100").returncode == 0
     gathered = read_tsv(study["out"] / "group" / "network_fc.tsv").set_index(["participant_id", "session_id"])
     assert gathered.loc[("sub-01", "ses-post"), "dmn"] == 9.99

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 
 # 240 frames: with 36 regressors filtered like the data, short runs keep few degrees of freedom and measure
 # network FC with much sampling noise (the planted effects are recovered without bias: test_sim_recovery.py)
-SMALL = ["--n-patients", "14", "--n-controls", "6", "--n-frames", "240", "--resolution", "3", "--seed", "2"]
+SMALL = ["--n-patients", "14", "--n-controls", "6", "--n-frames", "240", "--resolution", "3", "--seed", "2",
+         "--nbs-permutations", "100"]
 
 
 def _run(root, atlas_dir, *extra):
