@@ -38,7 +38,7 @@ def build_parser():
     p.add_argument("--nprocs", type=int, default=2, help="processes for the participant level (MultiProc)")
     p.add_argument("--atlas-dir", help="atlas files (else KETAMINE_FC_DATA, the cache, or a download)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
-    p.add_argument("--nbs-permutations", type=int, default=1000,
+    p.add_argument("--nbs-permutations", type=int, default=300,
                    help="permutations of the network-based statistic at the group level (the pipeline's default "
                         "is 5000; fewer keep the demo short)")
     return p
