@@ -759,7 +759,9 @@ class WithinParticipantT(_LMEPermutation):
     ``r / (1 + n r)`` for the few distinct numbers of sessions per participant ``n``, so the profiled deviance
     costs O(p^2) per edge and trial ``r`` (Brent's method from the screen's bracket). An edge missing some
     sessions is permuted by the permutation induced on its sessions (cycles skipping the absent ones), again
-    uniform within participants.
+    uniform within participants: exact for that edge, while across edges (which the NBS joins) a session
+    whose partner is missing keeps its label where the complete edges' move, an approximation confined to
+    the sessions with regions missing.
 
     Parameters
     ----------
