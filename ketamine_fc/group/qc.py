@@ -19,10 +19,11 @@ import pandas as pd
 from ketamine_fc.core.stats import qcfc as qc_stats
 from ketamine_fc.errors import InputError
 from ketamine_fc.group.inputs import _numeric, _read, session_table
+from ketamine_fc.utils.derivatives import SEG
 
 LOGGER = logging.getLogger("ketamine_fc.group")
 MATRIX_SUFFIX = "_stat-pearsoncorrelation_desc-fisherz_relmat.tsv"
-ATLAS_PREFIX = "atlas-GordonSeitzman"
+ATLAS_PREFIX = f"atlas-{SEG}"
 #: QC-FC sample name -> which sessions (the first is the analysis of record)
 SAMPLES = ("all included sessions", "patients pre", "patients post", "controls")
 MOTION_MEASURES = {"mean_fd": ("Mean FD", "mm", 3), "n_frames": ("Retained frames", "frames", 1)}

@@ -6,7 +6,7 @@ import shutil
 
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
-from ketamine_fc.utils.derivatives import atomic_path, bids_path, sidecar, sidecar_path, write_json
+from ketamine_fc.utils.derivatives import SEG, atomic_path, bids_path, sidecar, sidecar_path, write_json
 
 
 class _WriteDerivativesInputSpec(BaseInterfaceInputSpec):
@@ -82,8 +82,6 @@ class WriteAtlas(SimpleInterface):
 
     def _run_interface(self, runtime):
         from pathlib import Path
-
-        from ketamine_fc.workflows.outputs import SEG
 
         stem = f"atlas-{SEG}_space-{self.inputs.space}" + (f"_res-{self.inputs.res}" if self.inputs.res else
                                                            f"_desc-{self.inputs.grid}" if self.inputs.grid else "")

@@ -15,6 +15,8 @@ from ketamine_fc import __version__
 
 PIPELINE_NAME = "ketamine-fc"
 CODE_URL = "https://github.com/ketamine-fc/ketamine-fc"
+#: the ``seg-`` (outputs) and ``atlas-`` (atlas files) label of the combined Gordon-Seitzman atlas
+SEG = "GordonSeitzman"
 
 
 _UMASK = os.umask(0)

@@ -6,9 +6,7 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from ketamine_fc.interfaces.bids import WriteDerivatives
-from ketamine_fc.utils.derivatives import bids_path
-
-SEG = "GordonSeitzman"
+from ketamine_fc.utils.derivatives import SEG, bids_path
 
 RUN_OUTPUTS = {
     # inputnode field: (extra entities, suffix, description)
