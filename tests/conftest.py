@@ -14,8 +14,9 @@ ATLAS_DIR = SHARED_DATA / "atlases"
 
 
 def pytest_configure(config):
-    # the package finds atlases through KETAMINE_FC_DATA; point it at the shared copy (no network here)
-    os.environ.setdefault("KETAMINE_FC_DATA", str(ATLAS_DIR))
+    # the package finds atlases through KETAMINE_FC_DATA; point it at the shared copy (no network here): the
+    # atlases folder, then the data folder for the fs_LR surfaces (registered as surfaces/fslr32k/...)
+    os.environ.setdefault("KETAMINE_FC_DATA", os.pathsep.join([str(ATLAS_DIR), str(SHARED_DATA)]))
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 

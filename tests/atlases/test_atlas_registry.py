@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 
@@ -44,20 +45,33 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(reg.urllib.request, "urlopen", refuse)
 
 
+def _shared_copy(entry, shared_data, atlas_dir):
+    """The shared copy of a registered file: atlases sit in shared/data/atlases, the surfaces beside them."""
+    return atlas_dir / entry["path"] if (atlas_dir / entry["path"]).is_file() else shared_data / entry["path"]
+
+
 def test_registry_matches_provenance_and_the_shared_files(shared_data, atlas_dir):
     provenance = (shared_data / "PROVENANCE.md").read_text()
     entries = reg.registry()
     assert {"gordon333_1mm", "gordon333_3mm", "gordon333_labels", "seitzman300_rois", "seitzman300_anatomy",
-            "harvard_oxford_sub_1mm", "harvard_oxford_sub_2mm"} <= set(entries)
+            "harvard_oxford_sub_1mm", "harvard_oxford_sub_2mm", "gordon333_fslr32k", "fslr32k_midthickness_L",
+            "fslr32k_midthickness_R", "fslr32k_vertex_info"} <= set(entries)
     for key, entry in entries.items():
         name = entry["path"].split("/")[-1]
         row = next(line for line in provenance.splitlines() if line.startswith(f"| `{name}`"))
         assert entry["sha256"] in row, key
-        assert reg.sha256(atlas_dir / entry["path"]) == entry["sha256"], key
-        # canonical public source: a raw GitHub file at a fixed commit that PROVENANCE.md names
+        assert reg.sha256(_shared_copy(entry, shared_data, atlas_dir)) == entry["sha256"], key
+        # canonical public source: a raw GitHub file at a fixed commit that PROVENANCE.md names, or a file inside
+        # a PyPI wheel (content-addressed URL, archive checksum) of the package and version PROVENANCE.md names
         match = re.fullmatch(r"https://raw\.githubusercontent\.com/([^/]+/[^/]+)/([0-9a-f]{40})/(.+)", entry["url"])
-        assert match, key
-        assert match.group(2) in provenance and match.group(1) in provenance, key
+        wheel = re.fullmatch(r"https://files\.pythonhosted\.org/packages/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{60}/"
+                             r"([A-Za-z0-9_.]+)-([^-]+)-[^/]+\.whl", entry["url"])
+        assert match or wheel, key
+        if match:
+            assert match.group(2) in provenance and match.group(1) in provenance, key
+        else:
+            assert f"PyPI `{wheel.group(1).replace('_', '-')}` {wheel.group(2)}" in provenance, key
+            assert re.fullmatch(r"[0-9a-f]{64}", entry["archive_sha256"]) and entry["member"].endswith(name), key
 
 
 def test_resolution_order(places, atlas_dir, monkeypatch):
@@ -148,9 +162,9 @@ def test_download_with_a_patched_opener(places, atlas_dir, monkeypatch):
     assert seen == [reg.registry()[KEY]["url"]] and path.read_bytes() == payload
 
 
-def test_fetch_all_populates_a_directory(places, atlas_dir, tmp_path, monkeypatch):
+def test_fetch_all_populates_a_directory(places, shared_data, atlas_dir, tmp_path, monkeypatch):
     monkeypatch.delenv(reg.ENV_DIR)
-    _with_urls(monkeypatch, {k: (atlas_dir / v["path"]).as_uri() for k, v in reg.registry().items()})
+    _with_urls(monkeypatch, {k: _shared_copy(v, shared_data, atlas_dir).as_uri() for k, v in reg.registry().items()})
     dest = tmp_path / "baked"
     paths = reg.fetch_all(dest)
     assert len(paths) == len(reg.registry())
@@ -159,6 +173,6 @@ def test_fetch_all_populates_a_directory(places, atlas_dir, tmp_path, monkeypatc
     _no_network(monkeypatch)
     assert reg.fetch_all(dest) == paths  # already there: nothing fetched again
     # with a local copy known (as in a Docker build given KETAMINE_FC_DATA), files are copied, not downloaded
-    monkeypatch.setenv(reg.ENV_DIR, str(atlas_dir))
+    monkeypatch.setenv(reg.ENV_DIR, os.pathsep.join([str(atlas_dir), str(shared_data)]))  # surfaces/ beside atlases/
     copied = reg.fetch_all(tmp_path / "copied")
     assert all(p.is_file() for p in copied)
