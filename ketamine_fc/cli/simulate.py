@@ -26,7 +26,7 @@ def build_parser():
                    "does not improve; CGI-I, BPRS, side effects and volumes relate to nothing)")
     defaults = Effects()
     for name in ("baseline_excess", "limbic_decrease", "dmn_decrease", "sgacc_decrease_responder",
-                 "sgacc_decrease_nonresponder", "hippocampus_r", "between_sd"):
+                 "sgacc_decrease_nonresponder", "limbic_dmn_decrease", "hippocampus_r", "between_sd"):
         p.add_argument("--effect-" + name.replace("_", "-"), dest=name, type=float, default=getattr(defaults, name))
     p.add_argument("--atlas-dir", help="atlas files (else KETAMINE_FC_DATA, cache, download)")
     p.add_argument("--nprocs", type=int, default=1, help="participants written in parallel (same output)")

@@ -3,6 +3,8 @@
 Each region's signal mixes a network signal (its Gordon community, or the limbic network) with a signal of
 its own; the mixing weight is chosen so that the expected correlation between two regions of a network is
 the planted Fisher-z target. sgACC parcels carry part of the DMN signal, weighted by the sgACC-DMN target.
+With a ``limbic_dmn_subnetwork`` target, a limbic-DMN signal couples the limbic regions to a few DMN parcels
+(:func:`subnetwork_mixing`) without moving the network means.
 Signals are band-limited to the resting-state band, so band-pass filtering keeps them. Voxels add white
 noise, a global signal, a CSF (physiological) signal, slow drift, motion-related signal and, at the frames of
 head-motion bursts, an artefact proportional to the framewise displacement.
@@ -15,6 +17,7 @@ import pandas as pd
 from scipy import signal as sps
 
 from ketamine_fc.core.motion import MOTION_COLUMNS, framewise_displacement
+from ketamine_fc.simulate.design import subnetwork_sets
 
 OTHER_NETWORK_Z = 0.3  # within-community FC of the Gordon communities without a planted target
 SIGNAL_SCALE = 12.0  # BOLD units of a unit-variance region signal
@@ -29,6 +32,9 @@ WM_LOADING = {"gm": 0.1, "wm": 1.0, "csf": 0.0}
 CSF_GAIN = 20.0  # the physiological (pulsatile) signal, mostly in the CSF
 SPIKE_GAIN = 80.0  # artefact amplitude (BOLD units) per mm of FD at a motion burst
 HEAD_RADIUS = 50.0
+#: Fisher z by which FC among the subnetwork's DMN parcels exceeds FC among the other DMN pairs, in every session
+#: and participant: the room that their coupling to the limbic regions needs (see :func:`subnetwork_mixing`)
+SUBNETWORK_DMN_EXCESS = 0.3
 SIGNAL_BAND = (0.01, 0.08)  # Hz
 
 
@@ -47,6 +53,54 @@ def sgacc_weight(z: float, a: float) -> float:
     r = float(np.clip(np.tanh(z), -0.95, 0.95))
     c = float(np.clip(r * np.sqrt(1 + a * a) / max(a, 1e-6), -0.95, 0.95))
     return float(c / np.sqrt(1 - c * c))
+
+
+def subnetwork_mixing(z_dmn: float, z_limbic: float, z_subnetwork: float, pair_fraction: float) -> dict:
+    """Weights that plant the limbic-DMN subnetwork and keep the within-DMN and within-limbic means.
+
+    Signals: subnetwork DMN parcel ``a*s_dmn + h*c + sqrt(1 - h**2)*e``, other DMN parcel ``a*s_dmn + e``, limbic
+    region ``a_l*s_limbic + mu*c + e`` (``c`` the limbic-DMN signal; all unit variance and independent). Then
+
+    * every DMN parcel has variance ``1 + a**2``: the pairs with any other DMN or sgACC parcel correlate at
+      ``a**2 / (1 + a**2)``, at Fisher z ``z_dmn - SUBNETWORK_DMN_EXCESS * pair_fraction``, and the pairs
+      among the subnetwork's DMN parcels ``SUBNETWORK_DMN_EXCESS`` higher (``pair_fraction``: their share of
+      the within-DMN pairs), so that the mean over the within-DMN pairs is ``z_dmn``;
+    * limbic pairs correlate at ``(a_l**2 + mu**2) / (1 + a_l**2 + mu**2) = tanh(z_limbic)`` (``a_l`` makes room
+      for ``mu``);
+    * a limbic region and a subnetwork DMN parcel correlate at ``mu*h / sqrt((1 + a_l**2 + mu**2)(1 + a**2))
+      = tanh(z_subnetwork)``; a limbic region and any other parcel do not correlate.
+
+    The coupling can reach ``sqrt(excess_r * r_limbic)`` at most (``excess_r``: the correlation the subnetwork's
+    DMN pairs have above the others); a larger target is clipped to it, and ``z`` returns what is planted.
+
+    Returns
+    -------
+    dict with ``a``, ``h``, ``own`` (the scale of the subnetwork DMN parcels' own signal), ``a_l``, ``mu`` and
+    ``z`` (the planted subnetwork Fisher z).
+    """
+    z_rest = z_dmn - SUBNETWORK_DMN_EXCESS * pair_fraction
+    a = mixing_weight(z_rest)
+    r_rest = a * a / (1 + a * a)
+    excess = float(np.clip(np.tanh(z_rest + SUBNETWORK_DMN_EXCESS), r_rest, 0.95)) - r_rest
+    h = float(np.sqrt(excess * (1 + a * a)))  # excess = h**2 / (1 + a**2), at most 1 - r_rest: h <= 1
+    a_l0 = mixing_weight(z_limbic)
+    r_limbic = a_l0 * a_l0 / (1 + a_l0 * a_l0)
+    cap = float(np.sqrt(excess * r_limbic))
+    r = float(np.clip(np.tanh(z_subnetwork), -cap, cap))
+    mu = r * np.sqrt(1 + a_l0 * a_l0) / np.sqrt(excess) if excess > 0 else 0.0
+    a_l = float(np.sqrt(max(a_l0 * a_l0 - mu * mu, 0.0)))
+    return {"a": a, "h": h, "own": float(np.sqrt(max(1.0 - h * h, 0.0))), "a_l": a_l, "mu": float(mu),
+            "z": float(np.arctanh(r))}
+
+
+def subnetwork_pair_fraction(table, sets) -> float:
+    """Share of the within-DMN pairs (DMN parcels of ``table`` outside the sgACC set) that join two DMN parcels of
+    the limbic-DMN subnetwork."""
+    present = set(int(i) for i in table["index"])
+    dmn = [i for i in sets["dmn"] if i in present and i not in sets["sgacc"]]
+    sub = [i for i in subnetwork_sets(sets)["dmn"] if i in present]
+    n, k = len(dmn), len(sub)
+    return k * (k - 1) / (n * (n - 1)) if n > 1 else 0.0
 
 
 def band_limited(rng, n_frames, n_series, tr, band=SIGNAL_BAND) -> np.ndarray:
@@ -80,12 +134,28 @@ def motion_trace(rng, n_frames, n_bursts, *, first=8, step_sd=0.012):
 
 
 def region_signals(rng, table, sets, targets, n_frames, tr) -> np.ndarray:
-    """(n_frames, n_regions) unit-variance region signals in table order, with the planted network structure."""
+    """(n_frames, n_regions) unit-variance region signals in table order, with the planted network structure.
+
+    ``targets`` holds the Fisher-z targets ``dmn``, ``sgacc_dmn``, ``limbic``, ``visual`` and optionally
+    ``limbic_dmn_subnetwork`` (the mean FC between the limbic regions and the subnetwork's DMN parcels,
+    :func:`ketamine_fc.simulate.design.subnetwork_sets`; mixed in by :func:`subnetwork_mixing`). Its signal comes
+    from a child stream of ``rng`` (``rng.spawn``), so that ``rng`` itself draws what it would draw without it.
+    """
     n = len(table)
     own = band_limited(rng, n_frames, n, tr)
     out = own.copy()
     pos = {int(v): i for i, v in enumerate(table["index"])}
     weights = {k: mixing_weight(targets[k]) for k in ("dmn", "limbic", "visual")}
+    z_sub = targets.get("limbic_dmn_subnetwork") if hasattr(targets, "get") else None
+    planted = z_sub is not None and np.isfinite(z_sub)
+    if planted:
+        members = subnetwork_sets(sets)
+        sub_dmn = [pos[i] for i in members["dmn"] if i in pos]
+        sub_limbic = [pos[i] for i in members["limbic"] if i in pos]
+        mix = subnetwork_mixing(targets["dmn"], targets["limbic"], float(z_sub),
+                                subnetwork_pair_fraction(table, sets))
+        weights.update(dmn=mix["a"], limbic=mix["a_l"])
+        out[:, sub_dmn] *= mix["own"]
     shared = dict(zip(weights, band_limited(rng, n_frames, len(weights), tr).T))
     for name in weights:
         cols = [pos[i] for i in sets[name] if i in pos and i not in sets["sgacc"]]
@@ -97,8 +167,12 @@ def region_signals(rng, table, sets, targets, n_frames, tr) -> np.ndarray:
     groups = list(other.groupby("network"))
     common = band_limited(rng, n_frames, max(len(groups), 1), tr)
     a = mixing_weight(OTHER_NETWORK_Z)
-    for k, (_, members) in enumerate(groups):
-        out[:, [pos[i] for i in members["index"]]] += a * common[:, [k]]
+    for k, (_, members_k) in enumerate(groups):
+        out[:, [pos[i] for i in members_k["index"]]] += a * common[:, [k]]
+    if planted:  # from a child stream: rng's own draws (here and after) are those of a simulation without it
+        c = band_limited(rng.spawn(1)[0], n_frames, 1, tr)
+        out[:, sub_dmn] += mix["h"] * c
+        out[:, sub_limbic] += mix["mu"] * c
     return out / out.std(axis=0)  # equal variance everywhere: a planted change alters no region's power
 
 
@@ -112,7 +186,8 @@ def simulate_bold(rng, labels, table, sets, targets, *, tissue, n_frames, tr, n_
         Atlas label of each in-mask voxel (0 outside every region).
     table, sets : the atlas table (``index``, ``network``, ``structure``) and its ``network_sets``
     targets : mapping
-        Planted Fisher-z targets ``dmn``, ``sgacc_dmn``, ``limbic``, ``visual``.
+        Planted Fisher-z targets ``dmn``, ``sgacc_dmn``, ``limbic``, ``visual`` (and optionally
+        ``limbic_dmn_subnetwork``, see :func:`region_signals`).
     tissue : dict of bool arrays (n_voxels,)
         ``wm`` and ``csf`` voxels; the others count as grey matter. Each tissue has its own mixture of the
         global fluctuation (:data:`GLOBAL_LOADING`), a white-matter signal (:data:`WM_LOADING`) and the

@@ -20,7 +20,10 @@ class Effects:
     Session targets (see :data:`CONTROL_FC`): patients' limbic, DMN and sgACC-DMN FC exceed controls' by
     ``baseline_excess`` at both pre sessions; at ``post`` limbic and DMN fall in every patient, sgACC-DMN
     falls by ``sgacc_decrease_responder`` in responders and ``sgacc_decrease_nonresponder`` in the others;
-    visual FC never changes. ``between_sd`` is the SD of each participant's own offset of every measure.
+    visual FC never changes. The edge-level effect (for the network-based statistic): FC of the limbic-DMN
+    subnetwork (the 10 limbic regions x the DMN parcels :data:`SUBNETWORK_DMN`) sits at :data:`LIMBIC_DMN_FC` in
+    everyone before treatment and in controls, and falls by ``limbic_dmn_decrease`` at ``post`` in every patient.
+    ``between_sd`` is the SD of each participant's own offset of every network measure.
     ``clinical`` plants the clinical course (MADRS improvement like the paper's, CGI-I, BPRS and side effects
     following it); without it MADRS only varies around baseline and nothing clinical is related to anything.
     """
@@ -30,6 +33,7 @@ class Effects:
     dmn_decrease: float = 0.12
     sgacc_decrease_responder: float = 0.20
     sgacc_decrease_nonresponder: float = 0.03
+    limbic_dmn_decrease: float = 0.15  # limbic x DMN-subnetwork edges after treatment, every patient
     hippocampus_r: float = 0.5  # correlation of right hippocampus / ICV with MADRS change
     between_sd: float = 0.04  # between-participant SD of every measure
     clinical: bool = True  # the MADRS course improves as in the paper
@@ -39,12 +43,20 @@ class Effects:
         """No FC group difference and no FC change (``between_sd`` kept); the clinical course (and the volume
         correlation that goes with it) stays unless ``clinical`` is False."""
         return cls(baseline_excess=0.0, limbic_decrease=0.0, dmn_decrease=0.0, sgacc_decrease_responder=0.0,
-                   sgacc_decrease_nonresponder=0.0, hippocampus_r=cls.hippocampus_r if clinical else 0.0,
-                   clinical=clinical)
+                   sgacc_decrease_nonresponder=0.0, limbic_dmn_decrease=0.0,
+                   hippocampus_r=cls.hippocampus_r if clinical else 0.0, clinical=clinical)
 
 
 #: baseline Fisher-z targets of controls
 CONTROL_FC = {"dmn": 0.35, "sgacc_dmn": 0.15, "limbic": 0.30, "visual": 0.45}
+#: baseline Fisher z of the limbic-DMN subnetwork (mean over its limbic x DMN edges), before treatment and in controls
+LIMBIC_DMN_FC = 0.2
+#: Gordon parcels (``Default`` community) of the limbic-DMN subnetwork: in each hemisphere the four Default
+#: parcels, sgACC candidates (117, 279) excluded, whose centroids (Gordon 1 mm image) lie nearest on average to the
+#: centres of the 10 limbic regions (Seitzman coordinates): posterior/mid cingulate (1, 26, 186), pregenual
+#: ACC / medial prefrontal (152, 184) and anterior lateral temporal cortex (127, 290, 331). Fixed here so that the
+#: simulation needs no image; tests/simulate/test_sim_subnetwork.py recomputes it from the atlas.
+SUBNETWORK_DMN = (1, 26, 127, 152, 184, 186, 290, 331)
 
 
 @dataclass
@@ -55,7 +67,7 @@ class Study:
     sessions: dict  # participant_id -> list of session labels
     phenotype: dict  # name -> long/wide DataFrame
     volumes: pd.DataFrame
-    targets: pd.DataFrame  # participant_id, session_id, dmn, sgacc_dmn, limbic, visual (planted)
+    targets: pd.DataFrame  # participant_id, session_id, dmn, sgacc_dmn, limbic, visual, limbic_dmn_subnetwork
     responders: dict = field(default_factory=dict)
 
 
@@ -87,7 +99,10 @@ def make_study(n_patients=23, n_controls=27, seed=0, effects: Effects = Effects(
     Patients have imaging sessions ``pre1``, ``pre2`` and ``post`` (about 5/23 miss pre2 and 3/23 miss
     post, as in the paper's 23/18/20); controls have ``pre1`` and about 7/27 also ``pre2``, so that the group
     level's default prefixes (``pre*``, ``post*``) map them. Responders: MADRS at week2 at least 50 % below
-    baseline (inclusive), from the simulated MADRS table itself.
+    baseline (inclusive), from the simulated MADRS table itself. The limbic-DMN subnetwork has no participant
+    offset (:data:`LIMBIC_DMN_FC` in everyone): the paired change is what the network-based statistic tests, and
+    offsets against weak limbic FC would exceed what the signal model can plant (see
+    :func:`ketamine_fc.simulate.bold.subnetwork_mixing`).
     """
     rng = np.random.default_rng(seed)
     patients = [f"sub-P{i:02d}" for i in range(1, n_patients + 1)]
@@ -125,10 +140,41 @@ def make_study(n_patients=23, n_controls=27, seed=0, effects: Effects = Effects(
                                        else effects.sgacc_decrease_nonresponder)
             for k in ("dmn", "limbic", "visual"):  # a shared signal cannot make a network anticorrelated
                 t[k] = max(t[k], 0.0)
+            t["limbic_dmn_subnetwork"] = LIMBIC_DMN_FC - (effects.limbic_dmn_decrease if is_patient and ses == "post"
+                                                          else 0.0)
             rows.append({"participant_id": pid, "session_id": f"ses-{ses}", **t,
                          "responder": responders.get(pid, "n/a") if is_patient else "n/a"})
     return Study(participants, sessions, _phenotype(rng, patients, wide, madrs, responders, change, effects.clinical),
                  _volumes(rng, patients + controls, change, effects), pd.DataFrame(rows), responders)
+
+
+def subnetwork_sets(sets: dict) -> dict:
+    """``limbic`` and ``dmn`` members (atlas indices) of the planted limbic-DMN subnetwork.
+
+    ``sets`` is the output of :func:`ketamine_fc.core.networks.network_sets`: every limbic region, and the
+    parcels of :data:`SUBNETWORK_DMN` in the DMN set and not in the sgACC set (``sets["subnetwork_dmn"]``, if
+    given, replaces them).
+    """
+    dmn = sets.get("subnetwork_dmn", [p for p in SUBNETWORK_DMN if p in set(sets.get("dmn", []))
+                                      and p not in set(sets.get("sgacc", []))])
+    return {"limbic": sorted(int(i) for i in sets.get("limbic", [])), "dmn": sorted(int(i) for i in dmn)}
+
+
+def subnetwork_table(table: pd.DataFrame, sets: dict) -> pd.DataFrame:
+    """The subnetwork's regions (limbic first): ``region`` label, atlas ``index``, ``role`` (limbic or dmn), and
+    the atlas table's ``network``, ``structure``, ``hemisphere`` and ``limbic_role``."""
+    members = subnetwork_sets(sets)
+    rows = table.set_index("index")
+    out = []
+    for role in ("limbic", "dmn"):
+        for i in members[role]:
+            if i in rows.index:
+                row = rows.loc[i]
+                out.append({"region": row["label"], "index": i, "role": role, "network": row["network"],
+                            "structure": row["structure"], "hemisphere": row["hemisphere"],
+                            "limbic_role": row.get("limbic_role", "") or "n/a"})
+    return pd.DataFrame(out, columns=["region", "index", "role", "network", "structure", "hemisphere",
+                                      "limbic_role"])
 
 
 def _phenotype(rng, patients, wide, madrs, responders, change, clinical=True):

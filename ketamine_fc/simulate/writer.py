@@ -12,8 +12,9 @@ import nibabel as nb
 import numpy as np
 import pandas as pd
 
-from ketamine_fc.simulate.bold import confounds_table, simulate_bold
-from ketamine_fc.simulate.design import Effects, make_study
+from ketamine_fc.simulate.bold import (SUBNETWORK_DMN_EXCESS, confounds_table, simulate_bold, subnetwork_mixing,
+                                       subnetwork_pair_fraction)
+from ketamine_fc.simulate.design import Effects, make_study, subnetwork_table
 from ketamine_fc.errors import InputError
 from ketamine_fc.utils.derivatives import atomic_path, write_json, write_tsv
 
@@ -193,8 +194,10 @@ def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.
                 "DatasetType": "derivative",
                 "GeneratedBy": [{"Name": "ketamine-fc-simulate", "Version": _version()}]},
                fmriprep / "dataset_description.json")
+    sets = network_sets(atlas.table, sgacc="core")
+    _plant_what_the_model_can(study.targets, subnetwork_pair_fraction(atlas.table, sets))
     _SCENE.update(fmriprep=fmriprep, study=study, brain=brain, affine=affine, table=atlas.table,
-                  sets=network_sets(atlas.table, sgacc="core"), labels=np.asarray(atlas.dseg.dataobj)[brain],
+                  sets=sets, labels=np.asarray(atlas.dseg.dataobj)[brain],
                   tissue={"wm": wm[brain], "csf": csf[brain]}, n_frames=n_frames, tr=tr, n_runs=n_runs,
                   resolution=resolution, seed=seed, n_bursts=n_bursts,
                   targets=study.targets.set_index(["participant_id", "session_id"]))
@@ -209,15 +212,40 @@ def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.
     for _, row in study.volumes.iterrows():
         write_aseg(fmriprep / "sourcedata" / "freesurfer" / row["participant_id"] / "stats" / "aseg.stats", row)
     truth = out / "derivatives" / "simulation_truth.tsv"
+    subnetwork = out / "derivatives" / "simulation_subnetwork.tsv"
     write_tsv(study.targets, truth, {
         "Description": "Planted per-session Fisher-z targets (expected FC of the noise-free region signals) and "
                        "responder status (>= 50% MADRS drop at week2) of the simulation",
+        "limbic_dmn_subnetwork": {
+            "Description": "planted mean Fisher-z FC between the limbic regions and the DMN parcels of the limbic-DMN "
+                           f"subnetwork ({subnetwork.name}): every one of these edges sits at this value; it falls "
+                           "by Effects.limbic_dmn_decrease at post in every patient",
+            "Units": "Fisher z"},
         "Effects": dict(effects.__dict__), "Seed": seed, "NFrames": n_frames, "RepetitionTime": tr,
         "NRuns": n_runs, "Resolution": resolution})
+    write_tsv(subnetwork_table(atlas.table, sets), subnetwork, {
+        "Description": "Regions of the planted limbic-DMN subnetwork: its edges are the limbic x dmn pairs (their FC "
+                       "is simulation_truth.tsv's limbic_dmn_subnetwork). The pairs among its DMN parcels sit "
+                       f"{SUBNETWORK_DMN_EXCESS} (Fisher z) above the other within-DMN pairs in every session, so "
+                       "they change with the DMN only",
+        "region": {"Description": "region label of the pipeline's FC matrices (Gordon_<parcel>, Seitzman_<roi>)"},
+        "index": {"Description": "atlas index (Gordon parcel id; Seitzman ROI + 1000)"},
+        "role": {"Description": "side of the subnetwork", "Levels": {
+            "limbic": "limbic region (amygdala, hippocampus, accumbens, antero-medial thalamus)",
+            "dmn": "Gordon Default parcel coupled to the limbic regions"}}})
     spikes_path = out / "derivatives" / "simulation_spikes.tsv"
     write_tsv(pd.DataFrame(spikes_rows, columns=["participant_id", "session_id", "run", "frame"]), spikes_path,
               {"Description": "Frames (0-based) of simulated head-motion bursts; FD > 0.2 mm exactly there"})
-    return {"bids_dir": out, "fmriprep": fmriprep, "truth": truth, "spikes": spikes_path, "study": study}
+    return {"bids_dir": out, "fmriprep": fmriprep, "truth": truth, "spikes": spikes_path, "subnetwork": subnetwork,
+            "study": study}
+
+
+def _plant_what_the_model_can(targets, pair_fraction):
+    """Clip, in place, limbic-DMN subnetwork targets beyond the reach of the signal model (weak limbic FC: see
+    :func:`~ketamine_fc.simulate.bold.subnetwork_mixing`), so that the truth table records what is planted."""
+    targets["limbic_dmn_subnetwork"] = [
+        subnetwork_mixing(row["dmn"], row["limbic"], row["limbic_dmn_subnetwork"], pair_fraction)["z"]
+        for _, row in targets.iterrows()]
 
 
 #: what the participant writers share (module level, so that forked workers inherit it without pickling)

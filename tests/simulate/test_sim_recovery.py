@@ -1,6 +1,7 @@
 """The simulator does not flatter: through the participant level's own cleaning (default settings: 36P, XCP-D's
-filter-regress order, censoring, subcortical cleanup), each planted change of network FC comes back at 90-110 %
-of its planted size, and a network without a planted change does not move."""
+filter-regress order, censoring, subcortical cleanup), each planted change of network FC, and of the limbic-DMN
+subnetwork's edges, comes back at 90-110 % of its planted size, and a network without a planted change does not
+move."""
 
 import numpy as np
 import pandas as pd
@@ -14,13 +15,14 @@ from ketamine_fc.core.networks import network_sets
 from ketamine_fc.core.parcellation import count_voxels
 from ketamine_fc.core.session import session_connectivity
 from ketamine_fc.simulate.bold import confounds_table, simulate_bold
+from ketamine_fc.simulate.design import subnetwork_table
 from ketamine_fc.simulate.writer import grid, tissue_masks
 
 pytestmark = pytest.mark.slow
 
 N_PAIRS, N_FRAMES, TR = 10, 300, 2.0
-PRE = {"dmn": 0.5, "sgacc_dmn": 0.3, "limbic": 0.45, "visual": 0.45}
-POST = {"dmn": 0.3, "sgacc_dmn": -0.1, "limbic": 0.2, "visual": 0.45}
+PRE = {"dmn": 0.5, "sgacc_dmn": 0.3, "limbic": 0.45, "visual": 0.45, "limbic_dmn_subnetwork": 0.2}
+POST = {"dmn": 0.3, "sgacc_dmn": -0.1, "limbic": 0.2, "visual": 0.45, "limbic_dmn_subnetwork": 0.05}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,10 @@ def scene(atlas_dir):
                                    (table["structure"] == "cortex").to_numpy())
     column = np.full(shape, -1)
     column[brain] = np.arange(int(brain.sum()))  # simulate_bold's voxel order
-    return {"table": table, "sets": network_sets(table, sgacc="core"), "labels": dseg[brain], "plan": plan,
+    sets = network_sets(table, sgacc="core")
+    sub = subnetwork_table(table, sets)
+    return {"table": table, "sets": sets, "labels": dseg[brain], "plan": plan,
+            "subnetwork": {role: sub.loc[sub["role"] == role, "region"].tolist() for role in ("limbic", "dmn")},
             "tissue": {"wm": wm[brain], "csf": csf[brain]}, "cols": column.ravel(order="F")[plan.mask_index],
             "atlas_voxels": count_voxels(dseg, table["index"].to_numpy())}
 
@@ -59,7 +64,9 @@ def _session_measures(scene, targets, seed):
                               denoise.to_dict(), min_region_voxels=atlas.min_region_voxels,
                               min_region_coverage=atlas.min_region_coverage)
     ses = session_connectivity([out["timeseries"]], [out["qc"]], table, sgacc=atlas.sgacc, min_frames=0)
-    return {m: ses["measures"][m] for m in PRE}
+    edges = ses["z"].loc[scene["subnetwork"]["limbic"], scene["subnetwork"]["dmn"]].to_numpy()
+    return {**{m: ses["measures"][m] for m in PRE if m in ses["measures"]},
+            "limbic_dmn_subnetwork": float(np.nanmean(edges))}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +78,7 @@ def measured(scene):
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("measure", ["dmn", "sgacc_dmn", "limbic"])
+@pytest.mark.parametrize("measure", ["dmn", "sgacc_dmn", "limbic", "limbic_dmn_subnetwork"])
 def test_planted_change_recovered_at_90_to_110_percent(measured, measure):
     change = (measured[measured["when"] == "post"].set_index("pair")[measure]
               - measured[measured["when"] == "pre"].set_index("pair")[measure])

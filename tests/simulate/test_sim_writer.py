@@ -155,10 +155,40 @@ def test_aseg_stats_in_freesurfer_format(sim):
 def test_truth_table_outside_the_fmriprep_folder(sim):
     truth = _tsv(sim["bids"] / "derivatives" / "simulation_truth.tsv")
     assert list(truth.columns) == ["participant_id", "session_id", "dmn", "sgacc_dmn", "limbic", "visual",
-                                   "responder"]
+                                   "limbic_dmn_subnetwork", "responder"]
     assert len(truth) == sum(len(v) for v in _sessions(sim["bids"]).values())
     meta = json.loads((sim["bids"] / "derivatives" / "simulation_truth.json").read_text())
     assert meta["Seed"] == 7 and meta["Effects"]["limbic_decrease"] > 0
+    assert meta["Effects"]["limbic_dmn_decrease"] == 0.15 and "limbic_dmn_subnetwork" in meta
+    t = truth.set_index(["participant_id", "session_id"])["limbic_dmn_subnetwork"]
+    for pid in ("sub-P01", "sub-P02"):
+        if (pid, "ses-post") in t.index:
+            assert t[(pid, "ses-post")] - t[(pid, "ses-pre1")] == pytest.approx(-0.15)
+
+
+def test_subnetwork_regions_recorded_beside_the_truth(sim):
+    from ketamine_fc.atlases import region_table
+    from ketamine_fc.core.networks import label_to_index
+
+    sub = _tsv(sim["bids"] / "derivatives" / "simulation_subnetwork.tsv")
+    assert list(sub.columns[:3]) == ["region", "index", "role"]
+    assert sub["role"].value_counts().to_dict() == {"limbic": 10, "dmn": 8}
+    assert [label_to_index(r) for r in sub["region"]] == sub["index"].tolist()
+    assert set(sub["region"]) <= set(region_table(sim["atlas_dir"])["label"])  # the FC matrices' labels
+    assert sub.loc[sub["role"] == "dmn", "region"].tolist() == ["Gordon_1", "Gordon_26", "Gordon_127", "Gordon_152",
+                                                               "Gordon_184", "Gordon_186", "Gordon_290", "Gordon_331"]
+    meta = json.loads((sim["bids"] / "derivatives" / "simulation_subnetwork.json").read_text())
+    assert set(meta["role"]["Levels"]) == {"limbic", "dmn"}
+
+
+def test_effect_options_reach_the_truth(tmp_path, atlas_dir):
+    args = ["--n-patients", "1", "--n-controls", "0", "--n-frames", "30", "--resolution", "4", "--seed", "3",
+            "--effect-limbic-dmn-decrease", "0.1", "--atlas-dir", str(atlas_dir)]
+    assert main([str(tmp_path / "f"), *args]) == 0
+    meta = json.loads((tmp_path / "f" / "derivatives" / "simulation_truth.json").read_text())
+    assert meta["Effects"]["limbic_dmn_decrease"] == 0.1
+    t = _tsv(tmp_path / "f" / "derivatives" / "simulation_truth.tsv").set_index("session_id")["limbic_dmn_subnetwork"]
+    assert t["ses-post"] - t["ses-pre1"] == pytest.approx(-0.1)
 
 
 def test_same_seed_same_bytes_whatever_the_number_of_processes(sim):
