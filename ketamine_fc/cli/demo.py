@@ -57,6 +57,33 @@ def nbs_summary(group_dir) -> str:
     return "\n".join(lines if len(lines) > 1 else lines + ["  none"])
 
 
+def subnetwork_summary(group_dir, subnetwork_path) -> str:
+    """How much of the planted limbic-DMN subnetwork the significant NBS components of ``time`` hold.
+
+    Planted edges: every limbic x subnetwork-DMN pair of ``simulation_subnetwork.tsv`` (their FC falls at post).
+    Control edges: limbic x the other DMN parcels (FC unchanged by construction): in a component, false links.
+    """
+    path = Path(group_dir) / "nbs_edges.tsv"
+    if not path.exists() or not Path(subnetwork_path).exists():
+        return ""
+    comps = pd.read_csv(Path(group_dir) / "nbs_components.tsv", sep="\t")
+    regions = pd.read_csv(Path(group_dir) / "connectome_regions.tsv", sep="\t")
+    sub = pd.read_csv(subnetwork_path, sep="\t")
+    limbic = set(sub.loc[sub["role"] == "limbic", "region"])
+    sub_dmn = set(sub.loc[sub["role"] == "dmn", "region"])
+    other_dmn = set(regions.loc[regions["network"] == "Default", "label"]) - sub_dmn
+    keep = comps[(comps["term"] == "time") & (comps["p_fwe"] < 0.05) & (comps["sign"] == "negative")]
+    edges = pd.read_csv(path, sep="\t")
+    edges = edges[(edges["term"] == "time") & edges["component"].isin(keep["component"])]
+    found = {frozenset(e) for e in zip(edges["label_i"], edges["label_j"])}
+    present = set(regions["label"])
+    planted = {frozenset((a, b)) for a in limbic & present for b in sub_dmn & present}
+    control = {frozenset((a, b)) for a in limbic & present for b in other_dmn & present}
+    return (f"  Planted limbic-DMN subnetwork (FC falls at post): {len(found & planted)} of its {len(planted)} "
+            f"edges in these components of time; limbic edges to the other DMN parcels (no change planted): "
+            f"{len(found & control)} of {len(control)}.")
+
+
 def _step(k, text):
     print(f"\n[{k}/3] {text}", flush=True)
 
@@ -104,6 +131,8 @@ def main(argv=None) -> int:
     print(summary(results / "group", planted=not args.null))
     print(recovery(results / "group" / "network_fc.tsv", bids / "derivatives" / "simulation_truth.tsv"))
     print(nbs_summary(results / "group"))
+    if not args.null:
+        print(subnetwork_summary(results / "group", bids / "derivatives" / "simulation_subnetwork.tsv"))
     print(f"  Planted values per session: {bids / 'derivatives' / 'simulation_truth.tsv'}")
     n_reports = len(list(results.glob("sub-*.html")))
     print(f"\nDemo finished in {(time.time() - start) / 60:.1f} min. Report: {results / 'group' / 'report.html'}; "
@@ -141,7 +170,8 @@ def summary(group_dir: Path, planted: bool = True) -> str:
     lines.append(f"  Decided by the {lme['inference'].iloc[0]} LME convention; the other would change "
                  + (", ".join(differ) if differ else "no decision") + ".")
     lines.append("  Planted: limbic and DMN FC fall in every patient (negative time), sgACC-DMN falls more in "
-                 "responders (negative time:response), visual FC does not change." if planted else
+                 "responders (negative time:response), visual FC does not change; edge-level, the limbic-DMN "
+                 "subnetwork's FC falls in every patient." if planted else
                  "  Planted: no FC effect at all (--null): no imaging outcome should pass Bonferroni.")
     return "\n".join(lines)
 
