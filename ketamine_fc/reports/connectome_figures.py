@@ -66,3 +66,33 @@ def seed_maps_figure(panels, coords, folder, name: str) -> Path:
         plotting.plot_markers(t[ok], coords[ok], axes=ax, display_mode="lzr", node_cmap="RdBu_r", node_vmin=-vmax,
                               node_vmax=vmax, node_size=size, title=title, annotate=False, colorbar=True)
     return _save(fig, Path(folder), name)
+
+
+def seed_surface_figure(panels, meshes, folder, name: str) -> Path:
+    """One row per seed on the fs_LR 32k surface: lateral and medial views of each hemisphere.
+
+    Parameters
+    ----------
+    panels : list of (title, values)
+        Seed title and ``{"left": (n_vertices,), "right": (n_vertices,)}`` vertex values (the t of the vertex's
+        parcel; 0 off the parcels).
+    meshes : dict
+        ``{"left": (coords, faces), "right": (coords, faces)}`` of the surface drawn on.
+    """
+    from nilearn import plotting
+
+    vmax = max(_vmax(np.r_[v["left"], v["right"]]) for _, v in panels)
+    views = [("left", "lateral"), ("left", "medial"), ("right", "medial"), ("right", "lateral")]
+    fig, axes = plt.subplots(len(panels), 4, figsize=(12, 2.9 * len(panels)), squeeze=False,
+                             subplot_kw={"projection": "3d"})
+    for row, (title, values) in zip(axes, panels):
+        for k, (ax, (hemi, view)) in enumerate(zip(row, views)):
+            plotting.plot_surf_stat_map(meshes[hemi], values[hemi], hemi=hemi, view=view, axes=ax, figure=fig,
+                                        cmap="RdBu_r", vmax=vmax, symmetric_cbar=True, colorbar=False)
+            ax.set_title(f"{title}\n{hemi} {view}" if k == 0 else f"{hemi} {view}", fontsize=9, loc="left")
+            ax.dist = 6.5  # nilearn's default leaves wide margins
+    fig.subplots_adjust(left=0.01, right=0.9, wspace=0.0, hspace=0.15)
+    cax = fig.add_axes([0.92, 0.25, 0.015, 0.5])
+    norm = matplotlib.colors.Normalize(-vmax, vmax)
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap="RdBu_r"), cax=cax, label="LME t")
+    return _save(fig, Path(folder), name, svg=False)

@@ -22,11 +22,13 @@ from ketamine_fc.reports.labels import measure_name, region_name, region_order, 
 COLORS = {True: "#1b9e77", False: "#d95f02"}
 
 
-def _save(fig, folder: Path, name: str) -> Path:
+def _save(fig, folder: Path, name: str, svg: bool = True) -> Path:
+    """``name``.png (and .svg unless ``svg`` is False: surface meshes make vector files of tens of MB)."""
     folder.mkdir(parents=True, exist_ok=True)
     png = folder / f"{name}.png"
     fig.savefig(png, dpi=110, bbox_inches="tight")
-    fig.savefig(folder / f"{name}.svg", bbox_inches="tight")
+    if svg:
+        fig.savefig(folder / f"{name}.svg", bbox_inches="tight")
     plt.close(fig)
     return png
 

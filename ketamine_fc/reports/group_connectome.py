@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc.group.connectome import TERMS
-from ketamine_fc.reports.connectome_figures import components_figure, seed_maps_figure
+from ketamine_fc.reports.connectome_figures import components_figure, seed_maps_figure, seed_surface_figure
 from ketamine_fc.reports.html import esc, image, table
 from ketamine_fc.reports.labels import region_name
 
@@ -66,6 +66,65 @@ def _seed_summary(seeds: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def fslr_surfaces():
+    """Gordon parcel per fs_LR 32k vertex and the S1200 midthickness meshes, from the atlas registry.
+
+    Returns ``(labels, meshes)`` (``{"left": ..., "right": ...}`` each) or ``(None, reason)`` when the files
+    cannot be found or read.
+    """
+    import nibabel as nb
+
+    from ketamine_fc.atlases.registry import resolve
+    from ketamine_fc.errors import KetamineFCError
+    from ketamine_fc.utils.cifti_io import read_dlabel
+
+    try:
+        dlabel = read_dlabel(resolve("gordon333_fslr32k"))
+        meshes = {}
+        for hemi, key in (("left", "fslr32k_midthickness_L"), ("right", "fslr32k_midthickness_R")):
+            gii = nb.load(resolve(key))
+            meshes[hemi] = (gii.agg_data("pointset"), gii.agg_data("triangle"))
+    except (KetamineFCError, OSError, ValueError) as err:
+        return None, str(err)
+    return {"left": dlabel.left, "right": dlabel.right}, meshes
+
+
+def surface_values(labels: dict, region_labels, t) -> dict:
+    """Each vertex's value: the ``t`` of its Gordon parcel (regions ``Gordon_<id>``), 0 off them or where NaN."""
+    by_parcel = {}
+    for label, value in zip(region_labels, np.asarray(t, dtype=float)):
+        if str(label).startswith("Gordon_") and np.isfinite(value):
+            by_parcel[int(str(label)[len("Gordon_"):])] = value
+    out = {}
+    for hemi, vertex_parcel in labels.items():
+        lookup = np.zeros(int(max(vertex_parcel.max(), max(by_parcel, default=0))) + 1)
+        lookup[list(by_parcel)] = list(by_parcel.values())
+        out[hemi] = lookup[vertex_parcel]
+    return out
+
+
+def _sgacc_surface(seeds, folder, number):
+    """The sgACC seed's maps of both terms on the fs_LR surface: the figure's HTML, or "" when not drawn."""
+    own = seeds[seeds["seed"] == "sgACC"]
+    if own.empty:
+        return ""
+    labels, meshes = fslr_surfaces()
+    if labels is None:
+        LOGGER.info("Seed maps on the fs_LR surface not drawn: %s", meshes)
+        return ""
+    panels = [(f"sgACC: {term}", surface_values(labels, g["region"], g["t"])) for term, g in
+              own.groupby("term", sort=False)]
+    try:
+        png = seed_surface_figure(panels, meshes, folder, "fig_seeds_sgacc_fslr")
+    except (ValueError, IndexError) as err:
+        LOGGER.warning("Figure sgACC seed maps on the surface not drawn: %s", err)
+        return ""
+    return image(png.read_bytes(), "sgACC seed maps on the fs_LR surface", f"Figure {number}. The sgACC seed's "
+                 "maps of both terms on the fs_LR 32k surface (HCP S1200 group-average midthickness): each Gordon "
+                 "parcel coloured by the LME t of its FC with the seed (seed_maps.tsv), the seed's own parcels and "
+                 "the subcortical regions not shown; colour scale symmetric around 0.")
+
+
 def connectome_section(tables: dict, params, folder: Path, first_figure: int) -> tuple:
     """The HTML fragment of the section and the number of figures it holds (numbered from ``first_figure``)."""
     if "nbs_components" not in tables:
@@ -114,6 +173,10 @@ def connectome_section(tables: dict, params, folder: Path, first_figure: int) ->
                                f"seed_maps.tsv has all): the LME t of each region's FC with the seed ({n_obs} sessions), "
                                f"regions with q < {ALPHA:g} (FDR within the seed) drawn larger; colour scale "
                                "symmetric around 0."))
+            number += 1
+        surface = _sgacc_surface(seeds, folder, number)
+        if surface:
+            parts.append(surface)
             number += 1
         parts += ["<h3>Seed maps, summary (seed_maps.tsv)</h3>", table(_seed_summary(seeds), digits=3)]
     shown = comps[comps["p_fwe"] < 1].drop(columns=["nodes"]) if len(comps) else comps
