@@ -26,6 +26,9 @@ from ketamine_fc.errors import InputError
 
 TEMPLATES = ("MNI152NLin6Asym", "MNI152NLin2009cAsym")
 ATLAS_TEMPLATE = "MNI152NLin6Asym"  # the template the atlas images are defined in
+#: surface spaces (CIFTI-2 grayordinates) and their one supported density: fMRIPrep's ``--cifti-output 91k``
+#: (fs_LR 32k cortex + subcortical voxels at 2 mm in MNI152NLin6Asym)
+SURFACE_SPACES = {"fsLR": "91k"}
 SGACC_PRESETS = {"core": (123, 280, 286), "extended": (117, 123, 125, 279, 280, 286)}
 TIMEPOINTS = ("baseline", "day1", "week2", "week4", "week6", "week8")
 
@@ -135,11 +138,17 @@ def dummy_scans(value):
 
 
 def space(value) -> str:
-    """``TEMPLATE`` or ``TEMPLATE:res-N``."""
+    """``TEMPLATE`` or ``TEMPLATE:res-N`` (MNI volumes), or ``fsLR`` / ``fsLR:den-91k`` (CIFTI grayordinates)."""
     template, _, res = text(value).partition(":")
+    if template in SURFACE_SPACES:
+        den = SURFACE_SPACES[template]
+        if res and res != f"den-{den}":
+            raise ValueError(f"{template} is read as fMRIPrep's den-{den} CIFTI grayordinates (--cifti-output {den}); "
+                             f"got {res!r}")
+        return template
     if template not in TEMPLATES:
         raise ValueError(f"{template} is not supported: the atlases are defined in MNI space "
-                         f"({' or '.join(TEMPLATES)})")
+                         f"({' or '.join(TEMPLATES)}) and on fs_LR ({', '.join(SURFACE_SPACES)})")
     if res and not (res.startswith("res-") and res[4:].strip()):
         raise ValueError(f"the resolution must be written res-N (e.g. {template}:res-2), got {res!r}")
     return text(value)
@@ -414,8 +423,10 @@ class Settings:
     session_label: tuple = option((), "sessions to process", shown="all", group=SELECT, nargs="+",
                                   convert=label("ses-"), metavar="LABEL", processing=False)
     task: str = option("rest", "task label of the resting-state runs", group=SELECT)
-    space: str = option("MNI152NLin6Asym", f"fMRIPrep output space: {' or '.join(TEMPLATES)}, optionally with a "
-                        "resolution (e.g. MNI152NLin6Asym:res-2)", group=SELECT, convert=space)
+    space: str = option("MNI152NLin6Asym", f"fMRIPrep output space: {' or '.join(TEMPLATES)} (volumes), optionally "
+                        "with a resolution (e.g. MNI152NLin6Asym:res-2), or fsLR: the CIFTI-2 dense time series on "
+                        "fs_LR 91k grayordinates (*_space-fsLR_den-91k_bold.dtseries.nii, fMRIPrep's --cifti-output "
+                        "91k), Gordon parcels on the cortical surface", group=SELECT, convert=space)
     allow_template_mismatch: bool = option(False, f"use the atlases, defined in {ATLAS_TEMPLATE}, on BOLD in another "
                                            "template (MNI152NLin2009cAsym) without a transform: regions sit a few mm "
                                            "off; recorded in every sidecar and the report. The better fix is fMRIPrep's "
@@ -454,15 +465,27 @@ class Settings:
         return self.space.partition(":")[0]
 
     @property
+    def surface(self) -> bool:
+        """Whether the runs are CIFTI-2 grayordinates (``--space fsLR``) rather than MNI volumes."""
+        return self.template in SURFACE_SPACES
+
+    @property
+    def den(self) -> str | None:
+        """The grayordinate density of a surface space (``91k``), else None."""
+        return SURFACE_SPACES.get(self.template)
+
+    @property
     def template_mismatch(self) -> str | None:
         """A sentence for the sidecars when the atlases are used on BOLD of another template, else None."""
-        if self.template == ATLAS_TEMPLATE:
+        if self.template == ATLAS_TEMPLATE or self.surface:
             return None
         return (f"the atlases, defined in {ATLAS_TEMPLATE}, were used on BOLD in {self.template} without a "
                 "template-to-template transform (--allow-template-mismatch): regions can sit a few mm off")
 
     @property
     def res(self) -> str | None:
+        if self.surface:
+            return None
         return self.space.partition(":")[2].removeprefix("res-") or None
 
     def parameters(self, level: str = "participant") -> dict:

@@ -2,7 +2,9 @@
 
 The participant-level plan finds every run once (:func:`ketamine_fc.utils.bids.collect_runs`), checks each run's
 inputs (:func:`ketamine_fc.utils.checks.check_run`: headers, grids, repetition time, confounds), verifies that
-the atlas files can be found, and groups the good runs into sessions. A session with a bad run is left out
+the atlas files can be found, and groups the good runs into sessions. It decides per run how it is read: a NIfTI
+volume in MNI space, or (``--space fsLR``) a CIFTI-2 dense time series on fs_LR 91k grayordinates
+(``RunInputs.kind == "cifti"``), with the midthickness surfaces that place its cortical vertices. A session with a bad run is left out
 whole (its FC would otherwise rest on fewer runs without anyone noticing); every problem is one
 :class:`~ketamine_fc.utils.bids.Problem`. The workflow factories only wire this plan.
 """
@@ -84,6 +86,8 @@ def check_template(settings) -> None:
     """Stop before anything runs when the BOLD template is not the atlases' and the mismatch was not accepted."""
     from ketamine_fc.config import ATLAS_TEMPLATE
 
+    if settings.surface:  # fs_LR grayordinates: Gordon's own fs_LR parcels; the voxels are MNI152NLin6Asym
+        return
     if settings.template != ATLAS_TEMPLATE and not settings.allow_template_mismatch:
         raise InputError(f"the BOLD is in {settings.template} but the atlases are defined in {ATLAS_TEMPLATE}, and no "
                          "transform between the two templates is applied: the regions would sit a few mm off. Rerun "
@@ -107,16 +111,17 @@ def plan_participants(settings) -> ParticipantPlan:
     from ketamine_fc.utils.checks import check_run
 
     check_template(settings)
-    resolve_build_files(settings.atlas.atlas_dir)  # every atlas file found (or downloaded) before anything runs
+    # every atlas file found (or downloaded) before anything runs
+    resolve_build_files(settings.atlas.atlas_dir, surface=settings.surface)
     collection = collect_runs(settings.fmriprep_dir, participant_label=settings.participant_label,
                               session_label=settings.session_label, task=settings.task, space=settings.template,
-                              res=settings.res)
+                              res=settings.res, den=settings.den)
     problems = list(collection.problems)
     bad = {(p.subject, p.session) for p in problems if p.run}
     good: dict = {}
     for run in sorted(collection.runs, key=_sort_key):
         try:
-            check_run(run, settings.denoise)
+            check_run(run, settings.denoise, settings.atlas.atlas_dir)
         except InputError as err:
             problems.append(Problem(str(err), subject=run.subject, session=run.session, run=run.label))
             bad.add((run.subject, run.session))

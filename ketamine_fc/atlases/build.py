@@ -41,13 +41,19 @@ BUILD_FILES = ("gordon333_1mm", "gordon333_labels", "seitzman300_rois", "seitzma
                "harvard_oxford_sub_1mm")
 
 
-def resolve_build_files(atlas_dir=None) -> dict:
+def resolve_build_files(atlas_dir=None, *, surface=False) -> dict:
     """Verified local paths of every file the combined atlas is built from (downloading what is missing).
 
-    Raises :class:`AtlasError` naming the first file that can be neither found nor downloaded.
+    With ``surface`` the files of the atlas on fs_LR grayordinates, with the group-average midthickness surfaces
+    (:mod:`ketamine_fc.atlases.surface`). Raises :class:`AtlasError` naming the first file that can be neither found
+    nor downloaded.
     """
     from ketamine_fc.atlases.registry import resolve
 
+    if surface:
+        from ketamine_fc.atlases.surface import CIFTI_BUILD_FILES, GROUP_SURFACES
+
+        return {key: resolve(key, atlas_dir) for key in (*CIFTI_BUILD_FILES, *GROUP_SURFACES.values())}
     return {key: resolve(key, atlas_dir) for key in BUILD_FILES}
 
 

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ketamine_fc.core.extraction import FRAME_FIELDS, ExtractedSignals
 from ketamine_fc.core.qc import dvars
 
 DVARS_SAMPLE = 10000
 #: the per-frame arrays of the extracted signals (rows = frames)
-FRAME_KEYS = ("region_means", "sub_adjacent", "sub_voxels", "sample")
+FRAME_KEYS = FRAME_FIELDS
 
 
 @dataclass
@@ -179,9 +180,12 @@ def dvars_before_after(sample, keep, operator):
     return before, after
 
 
-def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, table: pd.DataFrame, tr: float,
-                params: dict, *, min_region_voxels: int = 3, min_region_coverage: float = 0.5) -> dict:
+def denoise_run(signals: ExtractedSignals, censoring: pd.DataFrame, nuisance: pd.DataFrame, table: pd.DataFrame,
+                tr: float, params: dict, *, min_region_voxels: int = 3, min_region_coverage: float = 0.5) -> dict:
     """Clean one run's extracted signals; return the time series, design, region QC, run QC and per-frame DVARS.
+
+    ``signals`` is the :class:`~ketamine_fc.core.extraction.ExtractedSignals` of the run (a mapping of its field
+    names is accepted too, for hand-made reductions); its regions must be the rows of ``table``.
 
     ``params`` holds the denoising settings by name (``detrend``, ``lower_bpf``, ``upper_bpf``,
     ``disable_bandpass_filter``, ``bpf_order``, ``denoise_order``). A run whose retained frames cannot support
@@ -198,7 +202,14 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
     start = int(np.argmin(censoring["dummy"].to_numpy() != 0)) if (censoring["dummy"] == 0).any() else n_frames
     keep_all = censoring["retained"].to_numpy().astype(bool)
     keep = keep_all[start:]
-    signals = {k: (v[start:] if k in FRAME_KEYS else v) for k, v in signals.items()}
+    if not isinstance(signals, ExtractedSignals):
+        signals = ExtractedSignals.from_mapping(signals, tr=tr, region_index=table["index"].to_numpy())
+    if not np.array_equal(signals.region_index, table["index"].to_numpy()):
+        raise ValueError(f"the extracted signals hold {signals.n_regions} regions that are not the {len(table)} rows "
+                         "of the region table (another atlas?)")
+    if signals.n_frames != n_frames:
+        raise ValueError(f"the extracted signals have {signals.n_frames} frames, the censoring table {n_frames}")
+    signals = signals.drop_frames(start)
     confounds = nuisance.to_numpy(dtype=float)[start:] if nuisance.shape[1] else None
     filtering = dict(low_pass=params["upper_bpf"], high_pass=params["lower_bpf"],
                      bandpass=not params["disable_bandpass_filter"], filter_order=params["bpf_order"],
@@ -209,8 +220,8 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
     if params["denoise_order"] == "regress-filter":
         names = ["intercept", "linear_trend"][: design.shape[1] - len(names)] + names
     labels = table["label"].tolist()
-    atlas_voxels = signals.get("atlas_voxels", signals["region_voxels"])
-    status, coverage = region_status(signals["region_voxels"], atlas_voxels, min_voxels=min_region_voxels,
+    atlas_voxels = signals.atlas_voxels
+    status, coverage = region_status(signals.region_voxels, atlas_voxels, min_voxels=min_region_voxels,
                                      min_coverage=min_region_coverage)
     flags, problems = [], []
     n_keep = int(keep.sum())
@@ -226,14 +237,12 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
         dv_after = np.full(n_frames, np.nan)
     else:
         operator = cleaning_operator(confounds, keep, tr, **filtering)
-        has_sub = signals["sub_voxels"].shape[1] > 0
         cleaned = clean_region_signals(
-            signals["region_means"], keep, operator,
-            sub_voxels=signals["sub_voxels"] if has_sub else None, sub_adjacent=signals["sub_adjacent"],
-            sub_region=signals["sub_region"], sub_has_cortex=signals["sub_has_cortex"].astype(bool),
-            usable=status == "ok")
+            signals.region_means, keep, operator,
+            sub_voxels=signals.sub_voxels if signals.n_sub else None, sub_adjacent=signals.sub_adjacent,
+            sub_region=signals.sub_region, sub_has_cortex=signals.sub_has_cortex, usable=status == "ok")
         dv_before, dv_after = (np.r_[np.full(start, np.nan), d] for d in
-                               dvars_before_after(signals["sample"], keep, operator))
+                               dvars_before_after(signals.sample, keep, operator))
     timeseries = pd.DataFrame(cleaned, columns=labels)
     lost = {kind: [lab for lab, s in zip(labels, status) if s == kind] for kind in ("outside_mask", "shrunk",
                                                                                    "too_small")}
@@ -247,7 +256,7 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
         "max_fd": float(np.max(fd[not_dummy])) if not_dummy.any() else float("nan"),
         "mean_dvars_before": float(np.nanmean(dv_before)) if np.isfinite(dv_before).any() else float("nan"),
         "mean_dvars_after": float(np.nanmean(dv_after)) if np.isfinite(dv_after).any() else float("nan"),
-        "median_tsnr": float(signals["brain_tsnr"]),
+        "median_tsnr": signals.brain_tsnr,
         "n_missing_regions": int(np.sum(status != "ok")),
         "missing_regions": lost["outside_mask"],
         "shrunk_regions": lost["shrunk"],
@@ -256,9 +265,9 @@ def denoise_run(signals: dict, censoring: pd.DataFrame, nuisance: pd.DataFrame, 
         "flags": flags,
         "problems": problems,
     }
-    regions_qc = pd.DataFrame({"index": table["index"], "label": labels, "n_voxels": signals["region_voxels"],
+    regions_qc = pd.DataFrame({"index": table["index"], "label": labels, "n_voxels": signals.region_voxels,
                                "n_voxels_atlas": atlas_voxels, "coverage": coverage, "status": status,
-                               "tsnr": signals["region_tsnr"]})
+                               "tsnr": signals.region_tsnr})
     design = np.vstack([np.full((start, design.shape[1]), np.nan), design])
     design = pd.DataFrame(design, columns=names)
     design.insert(0, "frame", np.arange(n_frames))

@@ -1,4 +1,4 @@
-"""Nipype interface: the combined Gordon 333 + Seitzman subcortical atlas on a BOLD grid."""
+"""Nipype interfaces: the combined Gordon 333 + Seitzman subcortical atlas on a BOLD grid or on CIFTI grayordinates."""
 
 from __future__ import annotations
 
@@ -35,5 +35,30 @@ class BuildAtlas(SimpleInterface):
         self._results["dseg"] = os.path.join(runtime.cwd, "atlas_dseg.nii.gz")
         self._results["table"] = os.path.join(runtime.cwd, "atlas_dseg.tsv")
         atlas.dseg.to_filename(self._results["dseg"])
+        atlas.table.to_csv(self._results["table"], sep="\t", index=False, na_rep="n/a")
+        return runtime
+
+
+class _BuildCiftiAtlasInputSpec(BaseInterfaceInputSpec):
+    reference = File(exists=True, mandatory=True, desc="a dtseries on the target grayordinates (fs_LR 91k)")
+    atlas_dir = traits.Either(None, traits.Str, usedefault=True, desc="directory with the atlas files")
+    hippocampus_split_y = traits.Float(-21.0, usedefault=True)
+    min_region_voxels = traits.Int(3, usedefault=True)
+
+
+class BuildCiftiAtlas(SimpleInterface):
+    """Gordon 333 on the cortical vertices and the Seitzman ROIs on the voxels of the reference's grayordinates."""
+
+    input_spec = _BuildCiftiAtlasInputSpec
+    output_spec = _BuildAtlasOutputSpec
+
+    def _run_interface(self, runtime):
+        from ketamine_fc.atlases.surface import load_cifti_atlas, write_cifti_atlas
+
+        atlas = load_cifti_atlas(self.inputs.reference, atlas_dir=self.inputs.atlas_dir,
+                                 hippocampus_split_y=self.inputs.hippocampus_split_y,
+                                 min_voxels=self.inputs.min_region_voxels)
+        self._results["dseg"] = str(write_cifti_atlas(atlas, os.path.join(runtime.cwd, "atlas_dseg.dlabel.nii")))
+        self._results["table"] = os.path.join(runtime.cwd, "atlas_dseg.tsv")
         atlas.table.to_csv(self._results["table"], sep="\t", index=False, na_rep="n/a")
         return runtime

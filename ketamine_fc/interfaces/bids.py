@@ -59,12 +59,21 @@ class WriteDerivatives(SimpleInterface):
         return runtime
 
 
+VOLUME_DESCRIPTION = ("Gordon 333 cortical parcels plus Seitzman 300 subcortical and cerebellar ROIs (limbic ROIs "
+                      "expanded to Harvard-Oxford structures) resampled to the BOLD grid with nearest neighbour.")
+CIFTI_DESCRIPTION = ("Gordon 333 cortical parcels on the fs_LR 32k cortical grayordinates (the Gordon fs_LR dlabel) "
+                     "plus Seitzman 300 subcortical and cerebellar ROIs on the voxel grayordinates (limbic ROIs "
+                     "expanded to the CIFTI structures, the antero-medial thalamus spheres within the thalamus), as a "
+                     "CIFTI-2 dlabel on the grayordinates of the dense time series.")
+
+
 class _WriteAtlasInputSpec(BaseInterfaceInputSpec):
     dseg = File(exists=True, mandatory=True)
     table = File(exists=True, mandatory=True)
     output_dir = traits.Str(mandatory=True)
     space = traits.Str(mandatory=True)
     res = traits.Either(None, traits.Str, usedefault=True)
+    den = traits.Either(None, traits.Str, usedefault=True, desc="grayordinate density (CIFTI atlases)")
     grid = traits.Str("", usedefault=True, desc="grid tag, used in the name when there is no res")
     parameters = traits.Dict()
 
@@ -83,13 +92,15 @@ class WriteAtlas(SimpleInterface):
     def _run_interface(self, runtime):
         from pathlib import Path
 
-        stem = f"atlas-{SEG}_space-{self.inputs.space}" + (f"_res-{self.inputs.res}" if self.inputs.res else
-                                                           f"_desc-{self.inputs.grid}" if self.inputs.grid else "")
-        folder = Path(self.inputs.output_dir) / "atlases"
-        meta = sidecar("Gordon 333 cortical parcels plus Seitzman 300 subcortical and cerebellar ROIs (limbic ROIs "
-                       "expanded to Harvard-Oxford structures) resampled to the BOLD grid with nearest neighbour.",
-                       dict(self.inputs.parameters) if self.inputs.parameters else None)
-        for key, ext in (("dseg", "_dseg.nii.gz"), ("table", "_dseg.tsv")):
+        inputs = self.inputs
+        stem = f"atlas-{SEG}_space-{inputs.space}" + (f"_res-{inputs.res}" if inputs.res else
+                                                      f"_den-{inputs.den}" if inputs.den else
+                                                      f"_desc-{inputs.grid}" if inputs.grid else "")
+        folder = Path(inputs.output_dir) / "atlases"
+        cifti = str(inputs.dseg).endswith(".dlabel.nii")
+        meta = sidecar(CIFTI_DESCRIPTION if cifti else VOLUME_DESCRIPTION,
+                       dict(inputs.parameters) if inputs.parameters else None)
+        for key, ext in (("dseg", "_dseg.dlabel.nii" if cifti else "_dseg.nii.gz"), ("table", "_dseg.tsv")):
             out = folder / (stem + ext)
             with atomic_path(out) as tmp:
                 shutil.copyfile(getattr(self.inputs, key), tmp)

@@ -21,20 +21,74 @@ def _read_table(path) -> pd.DataFrame:
 
 class _RunReportletInputSpec(BaseInterfaceInputSpec):
     label = traits.Str(mandatory=True, desc="run name shown in the report")
-    signals = File(exists=True, mandatory=True, desc="raw region signals (ExtractSignals)")
+    signals = File(exists=True, mandatory=True, desc="raw region signals (ExtractedSignals)")
     censoring = File(exists=True, mandatory=True)
     frames = File(exists=True, mandatory=True, desc="per-frame DVARS (DenoiseSignals)")
     timeseries = File(exists=True, mandatory=True)
     qc = File(exists=True, mandatory=True, desc="run QC JSON")
-    dseg = File(exists=True, mandatory=True)
+    dseg = File(exists=True, mandatory=True, desc="atlas labels: a NIfTI on the BOLD grid, or a dlabel on the "
+                                                  "grayordinates of a CIFTI run")
     table = File(exists=True, mandatory=True)
     mean = File(exists=True, mandatory=True, desc="temporal mean of the BOLD")
+    surfaces = traits.List(File(exists=True), desc="CIFTI runs: midthickness surfaces (left, right) to draw the "
+                                                   "parcels on; empty: the fs_LR 32k group average")
+    atlas_dir = traits.Either(None, traits.Str, usedefault=True, desc="directory with the atlas files")
     fd_thresh = traits.Float(mandatory=True)
     tr = traits.Float(mandatory=True)
 
 
 class _ReportOutputSpec(TraitedSpec):
     out_report = File(exists=True)
+
+
+def _lost_regions(qc) -> list:
+    return [lab for key in ("missing_regions", "shrunk_regions", "absent_regions") for lab in qc.get(key, [])]
+
+
+def _volume_atlas_figure(dseg_file, mean_file, table, lost):
+    from ketamine_fc.reports.participant_figures import atlas_figure
+
+    dseg = nb.load(dseg_file)
+    lost_img = None
+    if lost:
+        labels = np.asarray(dseg.dataobj)
+        index = table.loc[table["label"].isin(lost), "index"].to_numpy()
+        lost_data = np.where(np.isin(labels, index), labels, 0).astype(np.int16)
+        lost_img = nb.Nifti1Image(lost_data, dseg.affine) if lost_data.any() else None
+    png = atlas_figure(dseg, nb.load(mean_file), lost_img)
+    return png, (f"the {len(table)} atlas regions over the run's mean BOLD image (7 axial slices, z = -30 to "
+                 "60 mm).")
+
+
+def _cifti_atlas_figure(dlabel_file, table, lost, surfaces, atlas_dir):
+    """The cortical parcels on the midthickness surfaces (the participant's, else the group average)."""
+    from ketamine_fc.atlases.surface import read_cifti_atlas
+    from ketamine_fc.reports.participant_figures import surface_atlas_figure
+    from ketamine_fc.utils.cifti_io import CORTEX
+
+    labels, grays = read_cifti_atlas(dlabel_file)
+    if surfaces:
+        paths = dict(zip("LR", surfaces))
+        which = "the participant's fs_LR 32k midthickness surfaces"
+    else:
+        from ketamine_fc.atlases.registry import resolve
+        from ketamine_fc.atlases.surface import GROUP_SURFACES, GROUP_SURFACES_NAME
+
+        paths = {h: resolve(key, atlas_dir) for h, key in GROUP_SURFACES.items()}
+        which = f"the {GROUP_SURFACES_NAME} midthickness surfaces"
+    meshes, per_vertex = {}, {}
+    for hemi, name in zip("LR", CORTEX):
+        gii = nb.load(str(paths[hemi]))
+        meshes[hemi] = (gii.agg_data("pointset"), gii.agg_data("triangle"))
+        model = grays.model(name)
+        per_vertex[hemi] = np.zeros(model.n_vertices, dtype=np.int64)
+        per_vertex[hemi][model.vertices] = labels[model.columns]
+    networks = dict(zip(table["index"].astype(int), table["network"].astype(str)))
+    lost_index = table.loc[table["label"].isin(lost), "index"].to_numpy()
+    png = surface_atlas_figure(meshes, per_vertex, networks, lost_index)
+    n_cortex = int((table["structure"] == "cortex").sum())
+    return png, (f"the {n_cortex} cortical parcels on {which}, coloured by network (regions left out of this run in "
+                 "grey); the subcortical regions lie on the CIFTI voxels and are not drawn.")
 
 
 class RunReportlet(SimpleInterface):
@@ -44,24 +98,25 @@ class RunReportlet(SimpleInterface):
     output_spec = _ReportOutputSpec
 
     def _run_interface(self, runtime):
+        from ketamine_fc.core.extraction import ExtractedSignals
         from ketamine_fc.reports.participant import run_section
-        from ketamine_fc.reports.participant_figures import atlas_figure
 
         qc = json.loads(Path(self.inputs.qc).read_text())
         table = _read_table(self.inputs.table)
-        dseg = nb.load(self.inputs.dseg)
-        lost = [lab for key in ("missing_regions", "shrunk_regions", "absent_regions") for lab in qc.get(key, [])]
-        lost_img = None
-        if lost:
-            labels = np.asarray(dseg.dataobj)
-            index = table.loc[table["label"].isin(lost), "index"].to_numpy()
-            lost_data = np.where(np.isin(labels, index), labels, 0).astype(np.int16)
-            lost_img = nb.Nifti1Image(lost_data, dseg.affine) if lost_data.any() else None
-        atlas_png = atlas_figure(dseg, nb.load(self.inputs.mean), lost_img)
-        raw = np.load(self.inputs.signals)["region_means"]
-        html = run_section(self.inputs.label, qc, read_tsv(self.inputs.censoring), read_tsv(self.inputs.frames), raw,
-                           read_tsv(self.inputs.timeseries), table, fd_thresh=self.inputs.fd_thresh,
-                           tr=self.inputs.tr, atlas_png=atlas_png)
+        signals = ExtractedSignals.load(self.inputs.signals)
+        lost = _lost_regions(qc)
+        try:
+            if signals.kind == "cifti":
+                atlas_png, caption = _cifti_atlas_figure(self.inputs.dseg, table, lost, self.inputs.surfaces,
+                                                         self.inputs.atlas_dir)
+            else:
+                atlas_png, caption = _volume_atlas_figure(self.inputs.dseg, self.inputs.mean, table, lost)
+        except Exception as err:  # a figure never stops the outputs: the report says what is missing
+            atlas_png, caption = None, f"the atlas figure could not be drawn ({type(err).__name__}: {err})."
+        html = run_section(self.inputs.label, qc, read_tsv(self.inputs.censoring), read_tsv(self.inputs.frames),
+                           signals.region_means, read_tsv(self.inputs.timeseries), table,
+                           fd_thresh=self.inputs.fd_thresh, tr=self.inputs.tr, atlas_png=atlas_png,
+                           atlas_caption=caption)
         self._results["out_report"] = os.path.join(runtime.cwd, "run_report.html")
         Path(self._results["out_report"]).write_text(html)
         return runtime

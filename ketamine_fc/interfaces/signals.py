@@ -1,20 +1,21 @@
-"""Nipype interfaces: read the BOLD once into region signals, then clean them."""
+"""Nipype interfaces: read a run once into region signals (volume or CIFTI), then clean them.
+
+What the readers hand on is one :class:`~ketamine_fc.core.extraction.ExtractedSignals` file; the computations
+are plain functions (:mod:`ketamine_fc.utils.signals`, :func:`ketamine_fc.core.regions.denoise_run`).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 
-import nibabel as nb
-import numpy as np
 import pandas as pd
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
 from ketamine_fc.core import regions
-from ketamine_fc.core.parcellation import count_voxels
-from ketamine_fc.core.qc import tsnr
-from ketamine_fc.errors import InputError
-from ketamine_fc.utils.bold_stream import stream_bold
+from ketamine_fc.core.extraction import ExtractedSignals
+from ketamine_fc.utils.signals import (extract_cifti, extract_volume, read_region_table, write_mean_cifti,
+                                       write_mean_volume)
 
 
 class _ExtractSignalsInputSpec(BaseInterfaceInputSpec):
@@ -22,64 +23,61 @@ class _ExtractSignalsInputSpec(BaseInterfaceInputSpec):
     mask = File(exists=True, mandatory=True, desc="BOLD brain mask")
     dseg = File(exists=True, mandatory=True, desc="region labels on the BOLD grid")
     table = File(exists=True, mandatory=True, desc="region table of the atlas")
+    tr = traits.Float(mandatory=True, desc="repetition time (s)")
     subcortical_cleanup = traits.Bool(True, usedefault=True)
     adjacent_cortex_mm = traits.Float(20.0, usedefault=True)
 
 
 class _ExtractSignalsOutputSpec(TraitedSpec):
-    signals = File(exists=True, desc="npz: raw region means, subcortical voxels, adjacent cortex, QC sample")
+    signals = File(exists=True, desc="ExtractedSignals (.npz): raw region means, subcortical voxels, adjacent "
+                                     "cortex, QC sample")
     mean = File(exists=True, desc="temporal mean of the BOLD inside the brain mask (the report's background)")
 
 
 class ExtractSignals(SimpleInterface):
-    """One streamed pass over the BOLD: region means, subcortical voxels and their adjacent cortex."""
+    """One streamed pass over a NIfTI BOLD: region means, subcortical voxels and their adjacent cortex."""
 
     input_spec = _ExtractSignalsInputSpec
     output_spec = _ExtractSignalsOutputSpec
 
     def _run_interface(self, runtime):
-        bold_img, mask_img, dseg_img = (nb.load(f) for f in (self.inputs.bold, self.inputs.mask, self.inputs.dseg))
-        for name, img in (("brain mask", mask_img), ("atlas", dseg_img)):
-            if img.shape[:3] != bold_img.shape[:3] or not np.allclose(img.affine, bold_img.affine, atol=1e-3):
-                raise InputError(f"the {name} is not on the BOLD grid ({img.shape[:3]} vs {bold_img.shape[:3]})",
-                                 path=self.inputs.bold)
-        table = pd.read_csv(self.inputs.table, sep="\t", keep_default_na=False, na_values=["n/a"])
-        dseg = np.asarray(dseg_img.dataobj)
-        plan = regions.plan_extraction(
-            dseg, np.asarray(mask_img.dataobj) > 0, bold_img.affine,
-            table["index"].to_numpy(), (table["structure"] == "cortex").to_numpy(),
-            adjacent_cortex_mm=self.inputs.adjacent_cortex_mm, subcortical_cleanup=self.inputs.subcortical_cleanup)
-        cortical = (table["structure"] == "cortex").to_numpy()
-        covered = np.mean(plan.region_voxels[cortical] > 0) if cortical.any() else 1.0
-        if covered < 0.5:
-            raise InputError(f"only {covered:.0%} of the Gordon parcels fall inside this BOLD's brain mask: the "
-                             "image does not look like it is in MNI space (check --space)", path=self.inputs.bold)
-        res = stream_bold(self.inputs.bold, plan.mask_index, plan.weights, plan.gather)
-        if res.voxel_std.size and not np.any(res.voxel_std > 0):
-            raise InputError("the BOLD series does not change over time anywhere inside the brain mask",
-                             path=self.inputs.bold)
-        self._results["mean"] = _write_mean(res.voxel_mean, plan.mask_index, bold_img, runtime.cwd)
-        n_sub = plan.sub_positions.size
-        voxel_tsnr = tsnr(res.voxel_mean, res.voxel_std)
-        region_tsnr = np.asarray((plan.weights[: plan.n_regions] @ np.nan_to_num(voxel_tsnr))).ravel()
-        self._results["signals"] = os.path.join(runtime.cwd, "signals.npz")
-        np.savez(self._results["signals"], region_means=res.weighted[:, : plan.n_regions],
-                 sub_adjacent=res.weighted[:, plan.n_regions:], sub_voxels=res.gathered[:, :n_sub],
-                 sample=res.gathered[:, n_sub:], sub_region=plan.sub_region, sub_has_cortex=plan.sub_has_cortex,
-                 region_voxels=plan.region_voxels, atlas_voxels=count_voxels(dseg, table["index"].to_numpy()),
-                 region_tsnr=region_tsnr,
-                 brain_tsnr=np.nanmedian(voxel_tsnr) if voxel_tsnr.size else np.nan)
+        signals = extract_volume(self.inputs.bold, self.inputs.mask, self.inputs.dseg,
+                                 read_region_table(self.inputs.table), tr=self.inputs.tr,
+                                 subcortical_cleanup=self.inputs.subcortical_cleanup,
+                                 adjacent_cortex_mm=self.inputs.adjacent_cortex_mm)
+        self._results["signals"] = str(signals.save(os.path.join(runtime.cwd, "signals.npz")))
+        self._results["mean"] = str(write_mean_volume(signals, os.path.join(runtime.cwd, "mean.nii.gz")))
         return runtime
 
 
-def _write_mean(voxel_mean, mask_index, bold_img, folder) -> str:
-    """The temporal mean of the in-mask voxels as a 3-D float32 image on the BOLD grid (0 outside the mask)."""
-    shape = bold_img.shape[:3]
-    flat = np.zeros(int(np.prod(shape)), dtype=np.float32)
-    flat[mask_index] = voxel_mean
-    path = os.path.join(folder, "mean.nii.gz")
-    nb.Nifti1Image(flat.reshape(shape, order="F"), bold_img.affine).to_filename(path)
-    return path
+class _ExtractCiftiSignalsInputSpec(BaseInterfaceInputSpec):
+    bold = File(exists=True, mandatory=True, desc="CIFTI-2 dense time series on fs_LR 91k grayordinates")
+    dseg = File(exists=True, mandatory=True, desc="region dlabel on the same grayordinates")
+    table = File(exists=True, mandatory=True, desc="region table of the atlas")
+    tr = traits.Float(mandatory=True, desc="repetition time (s)")
+    surfaces = traits.List(File(exists=True), desc="the participant's fs_LR 32k midthickness surfaces, left then "
+                                                   "right; empty: the fs_LR 32k group average")
+    atlas_dir = traits.Either(None, traits.Str, usedefault=True, desc="directory with the atlas files")
+    subcortical_cleanup = traits.Bool(True, usedefault=True)
+    adjacent_cortex_mm = traits.Float(20.0, usedefault=True)
+
+
+class ExtractCiftiSignals(SimpleInterface):
+    """One pass over a dtseries, a range of grayordinates at a time: the same signals as :class:`ExtractSignals`."""
+
+    input_spec = _ExtractCiftiSignalsInputSpec
+    output_spec = _ExtractSignalsOutputSpec
+
+    def _run_interface(self, runtime):
+        surfaces = dict(zip("LR", self.inputs.surfaces)) if self.inputs.surfaces else None
+        signals = extract_cifti(self.inputs.bold, self.inputs.dseg, read_region_table(self.inputs.table),
+                                tr=self.inputs.tr, surfaces=surfaces, atlas_dir=self.inputs.atlas_dir,
+                                subcortical_cleanup=self.inputs.subcortical_cleanup,
+                                adjacent_cortex_mm=self.inputs.adjacent_cortex_mm)
+        self._results["signals"] = str(signals.save(os.path.join(runtime.cwd, "signals.npz")))
+        self._results["mean"] = str(write_mean_cifti(signals, self.inputs.bold,
+                                                     os.path.join(runtime.cwd, "mean.dscalar.nii")))
+        return runtime
 
 
 class _DenoiseSignalsInputSpec(BaseInterfaceInputSpec):
@@ -108,10 +106,10 @@ class DenoiseSignals(SimpleInterface):
     output_spec = _DenoiseSignalsOutputSpec
 
     def _run_interface(self, runtime):
-        sig = dict(np.load(self.inputs.signals))
+        sig = ExtractedSignals.load(self.inputs.signals)
         censor = pd.read_csv(self.inputs.censoring, sep="\t", na_values=["n/a"])
         nuisance = pd.read_csv(self.inputs.nuisance, sep="\t", na_values=["n/a"]).drop(columns="frame")
-        table = pd.read_csv(self.inputs.table, sep="\t", keep_default_na=False, na_values=["n/a"])
+        table = read_region_table(self.inputs.table)
         out = regions.denoise_run(sig, censor, nuisance, table, self.inputs.tr, self.inputs.params,
                                   min_region_voxels=self.inputs.min_region_voxels,
                                   min_region_coverage=self.inputs.min_region_coverage)

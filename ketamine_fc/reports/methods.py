@@ -85,20 +85,33 @@ def participant_paragraphs(p: dict) -> list:
     steps = order[p["denoise_order"]]
     if p["motion_filter_type"] != "none" and p.get("motion_regressors", "filtered") == "filtered":
         steps += " (with the filtered motion parameters and their expansions as motion regressors)"
+    surface = str(p.get("space", "")).partition(":")[0] == "fsLR"
+    cortex = ("the cortical grayordinates within {mm:g} mm (vertices placed by fs_LR 32k midthickness surfaces, as "
+              "the WashU pfm_regress_adjacent_cortex step does on CIFTI; the surfaces used are named in every sidecar)"
+              if surface else "the cortex within {mm:g} mm").format(mm=p["adjacent_cortex_mm"])
     cleanup = (f" Cortical signal bleeding into subcortical regions was removed by regressing, out of every "
-               f"subcortical voxel, the mean signal of the cortex within {p['adjacent_cortex_mm']:g} mm."
+               f"subcortical {'grayordinate' if surface else 'voxel'}, the mean signal of {cortex}."
                if p["subcortical_cleanup"] else " No cortical signal was regressed out of subcortical voxels.")
+    data = ("as CIFTI-2 dense time series on fs_LR 91k grayordinates (fs_LR 32k cortical vertices and subcortical "
+            "voxels in MNI152NLin6Asym)" if surface else f"in {p['space']} space")
+    regions = (f"the Gordon 333 cortical parcels (Gordon et al. 2016) on the fs_LR 32k cortical surface and the "
+               f"Seitzman 300 subcortical and cerebellar regions (Seitzman et al. 2020) on the subcortical voxels, "
+               f"with the amygdala, accumbens and anterior/posterior hippocampus (split at MNI y = "
+               f"{p['hippocampus_split_y']:g} mm) expanded to the file's whole CIFTI structures and the antero-medial "
+               "thalamus spheres kept within the CIFTI thalamus" if surface else
+               f"the Gordon 333 cortical parcels (Gordon et al. 2016) and the Seitzman 300 subcortical and "
+               f"cerebellar regions (Seitzman et al. 2020), with the amygdala, accumbens and anterior/posterior "
+               f"hippocampus (split at MNI y = {p['hippocampus_split_y']:g} mm) expanded to whole Harvard-Oxford "
+               "structures")
     min_frames = (f"{p['min_time']:g} s" if p.get("min_time") else f"{p['min_frames']} frames")
     return [
         f"Functional connectivity was computed with ketamine-fc {__version__} (Nipype {v['nipype']}, Gorgolewski et "
         f"al. 2011; nibabel {v['nibabel']}, NumPy {v['numpy']}, SciPy {v['scipy']}), reproducing Siegel et al. "
-        f"(2021), from the fMRIPrep outputs of the '{p['task']}' task in {p['space']} space.",
+        f"(2021), from the fMRIPrep outputs of the '{p['task']}' task {data}.",
         f"{fd}{contig}, and {dummy} were discarded. The nuisance regressors followed XCP-D's {p['nuisance_regressors']} "
         f"strategy (Mehta et al. 2024; strategies compared by Ciric et al. 2017): {_nuisance(p['nuisance_regressors'])}"
         f" {steps}; censored frames were finally dropped.{cleanup}",
-        f"Regions were the Gordon 333 cortical parcels (Gordon et al. 2016) and the Seitzman 300 subcortical and "
-        f"cerebellar regions (Seitzman et al. 2020), with the amygdala, accumbens and anterior/posterior hippocampus "
-        f"(split at MNI y = {p['hippocampus_split_y']:g} mm) expanded to whole Harvard-Oxford structures. A region "
+        f"Regions were {regions}. A region "
         f"was left out of a run when fewer than {p['min_region_voxels']} voxels or less than "
         f"{p['min_region_coverage']:.0%} of its atlas voxels fell inside the brain mask. Region time series (means "
         "of the cleaned voxels) were correlated (Pearson) over the retained frames of all runs of a session and "

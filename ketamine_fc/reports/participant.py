@@ -30,8 +30,13 @@ def _minutes(frames, tr) -> str:
 
 
 def run_section(label: str, qc: dict, censoring: pd.DataFrame, dvars: pd.DataFrame, raw: np.ndarray,
-                cleaned: pd.DataFrame, table_: pd.DataFrame, *, fd_thresh: float, tr: float, atlas_png: bytes) -> str:
-    """HTML of one run: what was censored and why, motion and DVARS traces, carpets, the atlas on the run."""
+                cleaned: pd.DataFrame, table_: pd.DataFrame, *, fd_thresh: float, tr: float, atlas_png: bytes | None,
+                atlas_caption: str | None = None) -> str:
+    """HTML of one run: what was censored and why, motion and DVARS traces, carpets, the atlas on the run.
+
+    ``atlas_caption`` says what the atlas figure shows (by default the atlas over the mean BOLD); without a
+    figure (``atlas_png`` None) it is printed as a note instead.
+    """
     n_fd = int((censoring["fd_outlier"] != 0).sum()) if "fd_outlier" in censoring else 0
     n_short = int(((censoring["short_segment"] != 0) & (censoring["fd_outlier"] == 0)).sum()) \
         if "short_segment" in censoring else 0
@@ -53,8 +58,12 @@ def run_section(label: str, qc: dict, censoring: pd.DataFrame, dvars: pd.DataFra
                        "cleaning (rows grouped by network, each z-scored)."))
     lost = [(LOST_NAMES[k], qc.get(k, [])) for k in LOST_NAMES]
     listed = "".join(f"<li>{esc(what)}: {esc(', '.join(labels))}</li>" for what, labels in lost if labels)
-    parts.append(image(atlas_png, f"{label} atlas", f"{label}: the {len(table_)} atlas regions over the run's mean "
-                       "BOLD image (7 axial slices, z = -30 to 60 mm)."))
+    caption = atlas_caption or (f"the {len(table_)} atlas regions over the run's mean BOLD image (7 axial slices, "
+                                "z = -30 to 60 mm).")
+    if atlas_png is None:
+        parts.append(f"<p class='note'>No atlas figure: {esc(caption)}</p>")
+    else:
+        parts.append(image(atlas_png, f"{label} atlas", f"{label}: {caption}"))
     parts.append(f"<p>Regions left out of this run:</p><ul>{listed}</ul>" if listed else
                  "<p>Every region has enough voxels inside this run's brain mask.</p>")
     return "\n".join(parts)

@@ -173,3 +173,61 @@ def atlas_figure(dseg_img, mean_img, lost_img=None) -> bytes:
                           cmap="autumn", alpha=0.8, black_bg=True, draw_cross=False, annotate=False, colorbar=False,
                           title="Regions missing or shrunk by the brain mask")
     return png_bytes(fig)
+
+
+SURFACE_VIEWS = (("L", "lateral"), ("L", "medial"), ("R", "lateral"), ("R", "medial"))
+
+
+def _surface_view(ax, coords, faces, face_colors, hemi: str, view: str):
+    """Draw a mesh as seen from the side (painter's algorithm: far triangles first), shaded by its normals.
+
+    Two-dimensional drawing of every triangle is a few times faster than a 3-D axes for the 65k triangles of an
+    fs_LR 32k hemisphere, and the lateral and medial views need no more.
+    """
+    from matplotlib.collections import PolyCollection
+
+    toward = -1.0 if (hemi == "L") == (view == "lateral") else 1.0  # the viewer sits at x = toward * infinity
+    tri = np.asarray(coords, dtype=np.float64)[np.asarray(faces)]
+    order = np.argsort(tri[:, :, 0].mean(axis=1) * toward)
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    shade = 0.35 + 0.65 * np.abs(normals[order, 0])
+    polygons = np.stack([tri[order, :, 1] * toward, tri[order, :, 2]], axis=-1)  # anterior to the viewer's side
+    colors = np.clip(face_colors[order] * shade[:, None], 0, 1)
+    ax.add_collection(PolyCollection(polygons, facecolors=colors, edgecolors="none", antialiased=False))
+    ax.autoscale_view()
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"{'left' if hemi == 'L' else 'right'} {view}", fontsize=8)
+
+
+def surface_atlas_figure(meshes: dict, vertex_regions: dict, networks: dict, lost=()) -> bytes:
+    """The cortical regions on the midthickness surfaces, coloured by network; regions lost in this run left grey.
+
+    Parameters
+    ----------
+    meshes : ``{"L": (coords, faces), "R": (coords, faces)}`` of fs_LR 32k surfaces
+    vertex_regions : ``{"L": (n_vertices,) int, "R": ...}`` region index of every vertex (0 = none)
+    networks : region index -> network name
+    lost : region indices left out of this run (too few grayordinates with signal)
+    """
+    from matplotlib.patches import Patch
+
+    lost = {int(i) for i in lost}
+    shown = sorted({str(networks.get(int(r))) for h in vertex_regions for r in np.unique(vertex_regions[h])
+                    if r > 0 and int(r) not in lost})
+    cmap = plt.get_cmap("tab20")
+    palette = {name: np.array(cmap(k % 20)[:3]) for k, name in enumerate(shown)}
+    fig, axes = plt.subplots(1, len(SURFACE_VIEWS), figsize=(11, 2.8))
+    for ax, (hemi, view) in zip(axes, SURFACE_VIEWS):
+        coords, faces = meshes[hemi]
+        regions = np.asarray(vertex_regions[hemi])[np.asarray(faces)[:, 0]]
+        colors = np.full((len(regions), 3), 0.82)
+        for region in np.unique(regions[regions > 0]):
+            if int(region) not in lost:
+                colors[regions == region] = palette[str(networks.get(int(region)))]
+        _surface_view(ax, coords, faces, colors, hemi, view)
+    fig.subplots_adjust(bottom=0.2, wspace=0.02)
+    fig.legend(handles=[Patch(color=palette[n], label=n) for n in shown], loc="lower center", ncol=min(7, len(shown)),
+               fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    return png_bytes(fig)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc import __version__
-from ketamine_fc.config import ATLAS_TEMPLATE
+from ketamine_fc.config import ATLAS_TEMPLATE, SURFACE_SPACES
 from ketamine_fc.group.analyses import CONVENTION_NAMES
 from ketamine_fc.group.outputs import DESCRIPTIONS
 from ketamine_fc.reports import figures, methods, qc_figures
@@ -235,7 +235,8 @@ def _participant_settings(settings: dict | None) -> list:
     if not settings:
         return out + ["<p>Not known: the network measures were read from a table (--fc-table).</p>"]
     template = str(settings.get("space", "")).partition(":")[0]
-    if settings.get("allow_template_mismatch") and template and template != ATLAS_TEMPLATE:
+    if (settings.get("allow_template_mismatch") and template and template != ATLAS_TEMPLATE
+            and template not in SURFACE_SPACES):
         out.append(f'<p class="fail">The atlases, defined in {ATLAS_TEMPLATE}, were used on BOLD in '
                    f"{_esc(template)} without a template-to-template transform: regions can sit a few mm "
                    "off.</p>")

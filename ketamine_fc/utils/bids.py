@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ketamine_fc.errors import InputError
@@ -64,6 +64,19 @@ class RunInputs:
     space: str = ""
     res: str | None = None
     grid: tuple = ()
+    kind: str = "volume"  # "cifti": ``bold`` is a CIFTI-2 dtseries on grayordinates and there is no ``mask``
+    den: str | None = None  # the grayordinate density of a CIFTI run (``91k``)
+    surfaces: dict = field(default_factory=dict)  # "L"/"R" -> the participant's fs_LR 32k midthickness (CIFTI)
+    surface_note: str = ""  # why the participant's surfaces were not used, when they were found
+
+    @property
+    def cifti(self) -> bool:
+        return self.kind == "cifti"
+
+    @property
+    def spatial(self) -> dict:
+        """The spatial entities of this run's outputs: ``{"space": ...}``, plus ``den`` for grayordinates."""
+        return {k: v for k, v in (("space", self.space), ("den", self.den)) if v}
 
     @property
     def subject(self) -> str:
@@ -143,7 +156,7 @@ def index_derivatives(fmriprep_dir):
 
 
 def collect_runs(fmriprep_dir, *, participant_label=(), session_label=(), task="rest",
-                 space="MNI152NLin6Asym", res=None, layout=None) -> Collection:
+                 space="MNI152NLin6Asym", res=None, den=None, layout=None) -> Collection:
     """Find every preprocessed BOLD run of ``task`` in ``space`` with its mask and confounds.
 
     Parameters
@@ -152,7 +165,13 @@ def collect_runs(fmriprep_dir, *, participant_label=(), session_label=(), task="
         Labels with or without the ``sub-``/``ses-`` prefix; empty means all.
     res : str, optional
         fMRIPrep ``res-`` value (for example ``2``). Without it a run present at several resolutions is refused.
+    den : str, optional
+        A grayordinate density (``91k``): the runs are then CIFTI-2 dense time series
+        (``*_space-<space>_den-<den>_bold.dtseries.nii``, see :func:`collect_cifti_runs`).
     """
+    if den is not None:
+        return collect_cifti_runs(fmriprep_dir, participant_label=participant_label, session_label=session_label,
+                                  task=task, space=space, den=den, layout=layout)
     layout = layout or index_derivatives(fmriprep_dir)
     subjects = layout.get_subjects()
     wanted = list(dict.fromkeys(_strip(p, "sub-") for p in participant_label)) or sorted(subjects)
@@ -244,3 +263,113 @@ def _run_inputs(bold: Path, entities: dict, run_entities: dict) -> RunInputs:
     return RunInputs(entities=run_entities, bold=str(bold), mask=str(mask), confounds=str(confounds),
                      space=entities.get("space", ""),
                      res=entities.get("res"))
+
+
+# ---------------------------------------------------------------------------------------------- CIFTI runs
+
+CONFOUNDS_SUFFIXES = ("_desc-confounds_timeseries.tsv", "_desc-confounds_regressors.tsv")
+
+
+def _wanted_subjects(layout, participant_label, fmriprep_dir):
+    subjects = layout.get_subjects()
+    wanted = list(dict.fromkeys(_strip(p, "sub-") for p in participant_label)) or sorted(subjects)
+    problems = []
+    for lab in wanted:
+        if lab not in subjects:
+            shown = ", ".join("sub-" + s for s in sorted(subjects)[:10]) or "none"
+            problems.append(Problem(f"participant sub-{lab} does not exist in {fmriprep_dir} (found: {shown})",
+                                    subject=lab))
+    return [w for w in wanted if w in subjects], problems
+
+
+def _by_run(paths) -> dict:
+    out: dict = {}
+    for path in sorted(paths):
+        entities, _ = parse_name(path)
+        key = tuple((k, entities[k]) for k in RUN_ENTITIES if k in entities)
+        out.setdefault(key, []).append(path)
+    return out
+
+
+def collect_cifti_runs(fmriprep_dir, *, participant_label=(), session_label=(), task="rest", space="fsLR",
+                       den="91k", layout=None) -> Collection:
+    """Every run of ``task`` as a CIFTI-2 dense time series ``*_space-<space>_den-<den>_bold.dtseries.nii``.
+
+    A run is known by its confounds file (fMRIPrep writes one for every run); a run whose dtseries is missing is
+    a :class:`Problem` naming the file expected. The participant's fs_LR 32k midthickness surfaces
+    (``sub-*_hemi-{L,R}_space-fsLR_den-32k_midthickness.surf.gii``, the session's when it has its own) are
+    recorded in ``RunInputs.surfaces``; none means the group-average surfaces.
+    """
+    layout = layout or index_derivatives(fmriprep_dir)
+    wanted, problems = _wanted_subjects(layout, participant_label, fmriprep_dir)
+    sessions = list(dict.fromkeys(_strip(s, "ses-") for s in session_label))
+    runs = []
+    for lab in wanted:
+        query = dict(subject=lab, task=task, datatype="func")
+        if sessions:
+            query["session"] = sessions
+        dtseries = _by_run(f.path for f in layout.get(suffix="bold", space=space, den=den,
+                                                       extension=".dtseries.nii", **query))
+        confounds = _by_run(f.path for f in layout.get(suffix=["timeseries", "regressors"], desc="confounds",
+                                                        extension=".tsv", **query))
+        if not dtseries and not confounds:
+            problems.append(Problem(f"sub-{lab} has no '{task}' runs (no confounds file and no "
+                                    f"space-{space}_den-{den} dense time series)", subject=lab))
+            continue
+        surfaces = _surfaces_of(layout, lab)
+        for key in sorted(set(dtseries) | set(confounds)):
+            run_entities = dict(key)
+            where = dict(subject=lab, session=run_entities.get("session"), run=run_label(run_entities))
+            try:
+                runs.append(_cifti_run(dtseries.get(key, []), confounds.get(key, []), run_entities, space, den,
+                                       surfaces))
+            except InputError as err:
+                problems.append(Problem(str(err), **where))
+    return Collection(runs, problems)
+
+
+def _cifti_run(dtseries, confounds, run_entities, space, den, surfaces) -> RunInputs:
+    label = run_label(run_entities)
+    if not dtseries:
+        conf = Path(confounds[0])
+        expected = conf.with_name(f"{label}_space-{space}_den-{den}_bold.dtseries.nii")
+        raise InputError(f"this run has no CIFTI dense time series in space {space} (den-{den}): expected {expected.name} "
+                         f"beside its confounds; run fMRIPrep with --cifti-output {den}, or process this dataset "
+                         "with a volume --space", path=expected)
+    if len(dtseries) > 1:
+        raise InputError(f"the run has {len(dtseries)} dense time series in space-{space}_den-{den} "
+                         f"({', '.join(Path(p).name for p in dtseries)}); remove the extra copies", path=dtseries[0])
+    bold = Path(dtseries[0])
+    stem = bold.name.split("_space-")[0]
+    conf = _existing(*(bold.with_name(stem + suffix) for suffix in CONFOUNDS_SUFFIXES))
+    if conf is None:
+        raise InputError(f"the confounds file is missing (expected {stem}_desc-confounds_timeseries.tsv in the same "
+                         "folder)", path=bold)
+    session = run_entities.get("session")
+    own = surfaces.get(session) or surfaces.get(None) or {}
+    if isinstance(own, str):  # an ambiguity found while looking for the surfaces
+        raise InputError(own)
+    return RunInputs(entities=run_entities, bold=str(bold), mask="", confounds=str(conf), space=space,
+                     kind="cifti", den=den, surfaces=dict(own))
+
+
+def _surfaces_of(layout, subject) -> dict:
+    """Session (None: the participant's anat) -> ``{"L": path, "R": path}``, or a sentence when ambiguous."""
+    found: dict = {}
+    for f in layout.get(subject=subject, suffix="midthickness", space="fsLR", den="32k", extension=".surf.gii"):
+        hemi = f.entities.get("hemi")
+        if hemi in ("L", "R"):
+            found.setdefault(f.entities.get("session"), {}).setdefault(hemi, []).append(f.path)
+    out: dict = {}
+    for session, hemis in found.items():
+        several = {h: p for h, p in hemis.items() if len(p) > 1}
+        if several:
+            h, paths = next(iter(several.items()))
+            out[session] = (f"sub-{subject} has {len(paths)} fs_LR 32k midthickness surfaces of hemisphere {h} "
+                            f"({', '.join(Path(p).name for p in sorted(paths))}); keep one")
+        elif set(hemis) == {"L", "R"}:
+            out[session] = {h: p[0] for h, p in hemis.items()}
+        else:
+            LOGGER.warning("sub-%s: only the %s fs_LR midthickness surface was found; the group-average surfaces "
+                           "are used for both hemispheres", subject, next(iter(hemis)))
+    return out

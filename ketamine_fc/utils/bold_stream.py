@@ -1,9 +1,12 @@
-"""Read a 4-D BOLD NIfTI once, as a stream, keeping only what the participant level needs.
+"""Read a 4-D BOLD NIfTI (or a CIFTI-2 dtseries) once, as a stream, keeping only what the participant level needs.
 
 gzip is a single sequential stream, so decompression is the floor of the read: the file is decompressed
 in a background thread (``zlib-ng``) while this thread gathers in-mask voxels, forms the weighted sums
 (region means, adjacent-cortex means) and accumulates voxel statistics for QC. Nothing of full-volume
 size is kept beyond one chunk of frames, so memory stays near the size of the outputs.
+
+A dtseries stores each grayordinate's whole series contiguously, so :func:`stream_dtseries` reads it in
+ranges of grayordinates (:func:`ketamine_fc.utils.cifti_io.iter_dtseries`) and reduces each range the same way.
 """
 
 from __future__ import annotations
@@ -136,6 +139,51 @@ def stream_bold(path, mask_index, weights=None, gather=None, chunk_bytes=CHUNK_B
     if weights.shape[0]:
         out_w += weights @ origin
     return StreamResult(out_w, out_g, mean, np.sqrt(var))
+
+
+def stream_dtseries(path, weights=None, gather=None, chunk_bytes=CHUNK_BYTES) -> StreamResult:
+    """Read a CIFTI-2 dtseries once, a range of grayordinates at a time, and reduce it as :func:`stream_bold` does.
+
+    Parameters
+    ----------
+    path : path-like
+        Dense time series (``.dtseries.nii``).
+    weights : sparse (n_weights, n_grayordinates), optional
+        Every frame is multiplied by it (region means, adjacent-cortex means), summed in float64.
+    gather : (n_gather,) int array, optional
+        Grayordinate columns whose raw series are returned.
+
+    Returns
+    -------
+    StreamResult
+        ``voxel_mean`` and ``voxel_std`` hold one value per grayordinate.
+    """
+    from ketamine_fc.utils.cifti_io import iter_dtseries, read_grayordinates
+
+    grays, _, n_frames = read_grayordinates(path, n_vertices=None, require_cortex=False)
+    n = grays.size
+    weights = sparse.csc_matrix((0, n)) if weights is None else sparse.csc_matrix(weights, dtype=np.float64)
+    if weights.shape[1] != n:
+        raise ValueError(f"weights have {weights.shape[1]} columns for {n} grayordinates")
+    gather = np.zeros(0, dtype=np.intp) if gather is None else np.asarray(gather, dtype=np.intp)
+    order = np.argsort(gather, kind="stable")
+    sorted_gather = gather[order]
+    out_w = np.zeros((weights.shape[0], n_frames), dtype=np.float64)
+    out_g = np.empty((n_frames, gather.size), dtype=np.float32)
+    mean = np.empty(n, dtype=np.float64)
+    std = np.empty(n, dtype=np.float64)
+    for columns, block in iter_dtseries(path, chunk_bytes=chunk_bytes):
+        c0, c1 = columns.start, columns.stop
+        data = block.astype(np.float64)
+        part = weights[:, c0:c1]
+        if part.nnz:
+            out_w += part @ data.T
+        lo, hi = np.searchsorted(sorted_gather, [c0, c1])
+        if hi > lo:
+            out_g[:, order[lo:hi]] = block[:, sorted_gather[lo:hi] - c0]
+        mean[c0:c1] = data.mean(axis=0)
+        std[c0:c1] = data.std(axis=0, ddof=1) if n_frames > 1 else 0.0
+    return StreamResult(out_w.T, out_g, mean, std)
 
 
 def _skip(fobj, n_bytes, path):

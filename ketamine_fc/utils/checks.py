@@ -1,12 +1,14 @@
 """Check one run's inputs before any workflow runs: headers, grids, repetition time, confounds.
 
-Each check reads headers and tables only (never the BOLD data) and raises
+Each check reads headers and tables only (never the BOLD data; for a CIFTI run also the small midthickness
+surfaces) and raises
 :class:`~ketamine_fc.errors.InputError` with one sentence naming the file and the problem.
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import nibabel as nb
@@ -114,9 +116,14 @@ def header_tr(img) -> float | None:
     return float(zooms[3]) * _TIME_UNITS.get(unit, 1.0)
 
 
-def repetition_time(bold_img, bold_path) -> float:
-    """The run's TR: the sidecar's, checked against the header (a disagreement above 1 % is an error)."""
-    from_sidecar, from_header = sidecar_tr(bold_path), header_tr(bold_img)
+def repetition_time(bold_img, bold_path, from_header: float | None = None) -> float:
+    """The run's TR: the sidecar's, checked against the header (a disagreement above 1 % is an error).
+
+    ``from_header`` gives the header's value directly (a CIFTI series step); else it is read from ``bold_img``.
+    """
+    from_sidecar = sidecar_tr(bold_path)
+    if from_header is None and bold_img is not None:
+        from_header = header_tr(bold_img)
     if from_header is not None and from_header > TR_MAX_SECONDS:
         raise InputError(f"the NIfTI header's repetition time {from_header:g} s looks like milliseconds (the header's "
                          "time unit is wrong)", path=bold_path)
@@ -148,19 +155,80 @@ def check_confounds(path, n_frames: int, tr: float, denoise) -> None:
         raise InputError(str(err), path=path) from None
 
 
-def check_run(run: RunInputs, denoise) -> RunInputs:
+def check_run(run: RunInputs, denoise, atlas_dir=None) -> RunInputs:
     """Check every input of one run; fill in its frames, grid and repetition time."""
-    from ketamine_fc.core.denoise import check_band
-
+    if run.cifti:
+        return check_cifti_run(run, denoise, atlas_dir)
     img = check_bold(run.bold)
     check_mask(run.mask, img, run.bold)
     run.n_frames = int(img.shape[3])
     run.grid = grid_signature(img)
     run.tr = repetition_time(img, run.bold)
+    _check_band_and_confounds(run, denoise)
+    return run
+
+
+def _check_band_and_confounds(run: RunInputs, denoise) -> None:
+    from ketamine_fc.core.denoise import check_band
+
     if denoise.bandpass:
         try:
             check_band(run.tr, denoise.lower_bpf, denoise.upper_bpf)
         except ValueError as err:
             raise InputError(f"{err}; change --lower-bpf / --upper-bpf", path=run.bold) from None
     check_confounds(run.confounds, run.n_frames, run.tr, denoise)
+
+
+#: the participant's fs_LR midthickness must lie, vertex for vertex, within this median distance (mm) of the
+#: group-average midthickness (MNI152NLin6Asym world mm, like the dtseries' voxels) to be used: fMRIPrep writes
+#: its fs_LR surfaces in the participant's T1w space, whose coordinates do not match the MNI voxels of a 91k file
+SURFACE_MAX_MEDIAN_MM = 10.0
+
+
+def check_cifti_run(run: RunInputs, denoise, atlas_dir=None) -> RunInputs:
+    """A CIFTI run: a dense time series on fs_LR 32k with subcortical voxels, its TR and confounds, its surfaces.
+
+    The participant's surfaces are kept only when their coordinates are in the space of the dtseries' voxels
+    (:func:`surfaces_in_template_space`); otherwise ``run.surface_note`` says why the group average is used.
+    """
+    from ketamine_fc.utils.cifti_io import read_grayordinates
+
+    grays, step, n_frames = read_grayordinates(run.bold)
+    if not grays.volume_models:
+        raise InputError("has no subcortical voxels (volume brain models): the limbic regions cannot be placed; use "
+                         "fMRIPrep's 91k grayordinates (--cifti-output 91k)", path=run.bold)
+    if n_frames < 2:
+        raise InputError(f"the dense time series has {n_frames} frame(s)", path=run.bold)
+    run.n_frames = n_frames
+    run.grid = ("cifti", grays.size, grays.digest())
+    run.tr = repetition_time(None, run.bold, from_header=step)
+    _check_band_and_confounds(run, denoise)
+    if run.surfaces:
+        median = surface_offset_mm(run.surfaces["L"], run.surfaces["R"], atlas_dir)
+        if not median <= SURFACE_MAX_MEDIAN_MM:
+            run.surface_note = (f"the participant's fs_LR midthickness surfaces ({Path(run.surfaces['L']).name}, "
+                                f"{Path(run.surfaces['R']).name}) lie a median {median:.1f} mm from the group-average "
+                                "surfaces, vertex for vertex: they are not in the MNI152NLin6Asym space of the "
+                                "dtseries' voxels (fMRIPrep writes them in T1w space), so the group-average surfaces "
+                                "were used")
+            run.surfaces = {}
     return run
+
+
+@lru_cache(maxsize=32)
+def _surface_offset(left: str, right: str, stamp: tuple, atlas_dir) -> float:
+    from ketamine_fc.atlases.surface import surface_coords
+
+    own = surface_coords({"L": left, "R": right})
+    group = surface_coords(None, atlas_dir)
+    dist = np.concatenate([np.linalg.norm(own[h] - group[h], axis=1) for h in ("L", "R")])
+    return float(np.median(dist))
+
+
+def surface_offset_mm(left, right, atlas_dir=None) -> float:
+    """Median distance (mm) between the vertices of a participant's fs_LR 32k midthickness and the group average's.
+
+    Raises :class:`InputError` when a surface cannot be read or is not on the fs_LR 32k mesh.
+    """
+    stamp = tuple(Path(p).stat().st_mtime_ns for p in (left, right))
+    return _surface_offset(str(left), str(right), stamp, None if atlas_dir is None else str(atlas_dir))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import nibabel as nb
@@ -111,6 +112,41 @@ class Grayordinates:
         """(n_voxels,) CIFTI structure name of each voxel grayordinate, in the order of :attr:`voxel_columns`."""
         return np.concatenate([np.full(m.size, m.name) for m in self.volume_models] or [np.zeros(0, dtype="U1")])
 
+    def same_as(self, other: Grayordinates) -> bool:
+        """Whether ``other`` holds the same brain models, columns, vertices, voxels and volume grid."""
+        if self.names != other.names or self.size != other.size or self.volume_shape != other.volume_shape:
+            return False
+        if (self.affine is None) != (other.affine is None) or (
+                self.affine is not None and not np.allclose(self.affine, other.affine, atol=1e-4)):
+            return False
+        for a, b in zip(self.models, other.models):
+            if a.columns != b.columns or a.n_vertices != b.n_vertices:
+                return False
+            for x, y in ((a.vertices, b.vertices), (a.ijk, b.ijk)):
+                if (x is None) != (y is None) or (x is not None and not np.array_equal(x, y)):
+                    return False
+        return True
+
+    def describe(self) -> str:
+        """One line for messages: ``91282 grayordinates (CORTEX_LEFT 29696 of 32492 vertices, ...)``."""
+        parts = [f"{m.name.removeprefix('CIFTI_STRUCTURE_')} {m.size}" + (f" of {m.n_vertices} vertices"
+                                                                          if m.is_surface else " voxels")
+                 for m in self.models]
+        return f"{self.size} grayordinates ({', '.join(parts)})"
+
+    def digest(self) -> str:
+        """A short hash of the layout: files sharing it share one atlas on their grayordinates."""
+        import hashlib
+
+        h = hashlib.sha1()
+        for m in self.models:
+            h.update(f"{m.name}:{m.columns.start}:{m.columns.stop}:{m.n_vertices}".encode())
+            h.update(np.ascontiguousarray(m.vertices if m.is_surface else m.ijk, dtype=np.int64).tobytes())
+        if self.affine is not None:
+            h.update(np.round(self.affine, 3).tobytes())
+            h.update(repr(self.volume_shape).encode())
+        return h.hexdigest()[:12]
+
     def to_axis(self) -> cifti2_axes.BrainModelAxis:
         """The nibabel :class:`~nibabel.cifti2.cifti2_axes.BrainModelAxis` of these grayordinates."""
         axes = []
@@ -167,12 +203,20 @@ class Dtseries:
         return int(self.data.shape[0])
 
 
+@lru_cache(maxsize=4)
+def _cached_load(path: str, stamp: tuple):
+    return nb.load(path)
+
+
 def _load_cifti(path, what, error):
+    """``nb.load`` of a CIFTI-2 file, remembered per process by (path, mtime, size): parsing a 91k header costs
+    about half a second, and one run's header is needed by the plan, the atlas and the read."""
     path = Path(path)
     if not path.is_file():
         raise error(f"the {what} does not exist", path=path)
+    stat = path.stat()
     try:
-        img = nb.load(str(path))
+        img = _cached_load(str(path.resolve()), (stat.st_mtime_ns, stat.st_size))
     except Exception as err:  # nibabel raises ImageFileError, ValueError, struct errors for damaged headers
         raise error(f"cannot be read as a {what} ({type(err).__name__}: {err})", path=path) from None
     if not isinstance(img, nb.Cifti2Image):
@@ -318,6 +362,60 @@ def write_dtseries(path, data, grayordinates: Grayordinates, tr: float, *, start
     path = Path(path)
     img.to_filename(str(path))
     return path
+
+
+def write_dscalar(path, data, names: Sequence[str], grayordinates: Grayordinates) -> Path:
+    """Write maps (k, n_grayordinates) as a CIFTI-2 dense scalar file (``.dscalar.nii``), float32."""
+    data = np.atleast_2d(np.asarray(data, dtype=np.float32))
+    if data.shape != (len(names), grayordinates.size):
+        raise ValueError(f"data of shape {data.shape} do not match {len(names)} maps x {grayordinates.size} "
+                         "grayordinates")
+    img = nb.Cifti2Image(data, header=(cifti2_axes.ScalarAxis(list(names)), grayordinates.to_axis()))
+    img.nifti_header.set_intent("ConnDenseScalar", name="ConnDenseScalar")
+    path = Path(path)
+    img.to_filename(str(path))
+    return path
+
+
+def write_dense_labels(path, keys, names: dict, grayordinates: Grayordinates, *, colors: dict | None = None,
+                       map_name: str = "labels") -> Path:
+    """Write one label per grayordinate as a CIFTI-2 dlabel; ``names`` maps each key (> 0) to its label name.
+
+    Key 0 is "???" (no region), as Workbench writes it. ``colors`` maps keys to RGBA tuples (grey by default).
+    """
+    keys = np.asarray(keys).ravel()
+    if keys.size != grayordinates.size:
+        raise ValueError(f"{keys.size} labels for {grayordinates.size} grayordinates")
+    table = {0: ("???", (1.0, 1.0, 1.0, 0.0))}
+    table.update({int(k): (str(v), tuple((colors or {}).get(int(k), (0.5, 0.5, 0.5, 1.0)))) for k, v in names.items()})
+    img = nb.Cifti2Image(keys[None].astype(np.float32),
+                         header=(cifti2_axes.LabelAxis([map_name], [table]), grayordinates.to_axis()))
+    img.nifti_header.set_intent("ConnDenseLabel", name="ConnDenseLabel")
+    path = Path(path)
+    img.to_filename(str(path))
+    return path
+
+
+def read_dense_labels(path, *, error=AtlasError) -> tuple[np.ndarray, dict, Grayordinates]:
+    """The label key of every grayordinate (int32), the key -> name table and the grayordinates of a dlabel.
+
+    Unlike :func:`read_dlabel` (parcels of the cortex, by name) this keeps the keys as written, on every brain
+    model, surface or voxel; it reads back :func:`write_dense_labels`.
+    """
+    img = _load_cifti(path, "CIFTI-2 dense label file", error)
+    try:
+        labels_axis, dense = img.header.get_axis(0), img.header.matrix.get_index_map(1)
+    except Exception as err:
+        raise error(f"its CIFTI-2 header cannot be interpreted ({type(err).__name__}: {err})", path=path) from None
+    if not (isinstance(labels_axis, cifti2_axes.LabelAxis)
+            and dense.indices_map_to_data_type == "CIFTI_INDEX_TYPE_BRAIN_MODELS"):
+        raise error(f"is a {_kind(img)}, not a dense label file (.dlabel.nii)", path=path)
+    values = np.asarray(img.dataobj[0], dtype=np.float64)
+    keys = np.rint(values).astype(np.int64)
+    if np.any(keys != values):
+        raise error("holds label values that are not whole numbers", path=path)
+    names = {int(k): str(v[0]) for k, v in labels_axis.label[0].items() if int(k) != 0}
+    return keys.astype(np.int32), names, _grayordinates_from_map(dense)
 
 
 @dataclass(frozen=True)

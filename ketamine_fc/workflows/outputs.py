@@ -44,12 +44,21 @@ SESSION_OUTPUTS = {
 def _entities(field, entities, extra, space):
     ents = dict(entities, **extra)
     if field not in ("censoring", "design", "qc"):
-        ents.update(space=space, segmentation=SEG)
+        ents.update(spatial_entities(space), segmentation=SEG)
     return ents
 
 
-def session_output(output_dir, entities: dict, space: str, field: str):
-    """Path of one session output (``measures``, ``qc``, ``relmat_z`` ...) under ``output_dir``."""
+def spatial_entities(space) -> dict:
+    """``"MNI152NLin6Asym"`` -> ``{"space": "MNI152NLin6Asym"}``; a mapping (``RunInputs.spatial``, e.g.
+    ``{"space": "fsLR", "den": "91k"}``) is taken as it is."""
+    return {"space": space} if isinstance(space, str) else dict(space)
+
+
+def session_output(output_dir, entities: dict, space, field: str):
+    """Path of one session output (``measures``, ``qc``, ``relmat_z`` ...) under ``output_dir``.
+
+    ``space`` is the space name or the spatial entities of the session's runs (``RunInputs.spatial``).
+    """
     extra, suffix, _ = SESSION_OUTPUTS[field]
     return bids_path(output_dir, _entities(field, entities, extra, space), suffix, ".tsv")
 
@@ -68,7 +77,7 @@ def _sink(workflow, inputnode, outputs, *, output_dir, entities, parameters, spa
     return node
 
 
-def init_run_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict, source_files=(),
+def init_run_derivatives_wf(*, output_dir, entities: dict, space, parameters: dict, source_files=(),
                             metadata=None, name="run_derivatives_wf"):
     """Write one run's censoring table, design, region time series and region QC.
 
@@ -78,8 +87,9 @@ def init_run_derivatives_wf(*, output_dir, entities: dict, space: str, parameter
         wf = init_run_derivatives_wf(output_dir="out", entities={"subject": "01", "session": "pre1", "task": "rest",
                                      "run": "1"}, space="MNI152NLin6Asym", parameters={"fd_thresh": 0.2})
 
-    The run QC (``inputnode.qc``) goes into the sidecar of the time series; ``metadata`` (for example the
-    ``RepetitionTime``) into every sidecar. Nothing is written before ``inputnode.ready`` is set (connect the
+    ``space`` is the space name, or the spatial entities of the run (``{"space": "fsLR", "den": "91k"}`` for
+    grayordinates). The run QC (``inputnode.qc``) goes into the sidecar of the time series; ``metadata`` (for
+    example the ``RepetitionTime``) into every sidecar. Nothing is written before ``inputnode.ready`` is set (connect the
     session's result to it, so that a session is written whole or not at all).
     """
     workflow = pe.Workflow(name=name)
@@ -90,7 +100,7 @@ def init_run_derivatives_wf(*, output_dir, entities: dict, space: str, parameter
     return workflow
 
 
-def init_session_derivatives_wf(*, output_dir, entities: dict, space: str, parameters: dict, metadata=None,
+def init_session_derivatives_wf(*, output_dir, entities: dict, space, parameters: dict, metadata=None,
                                 name="session_derivatives_wf"):
     """Write one session's FC matrices, network measures and QC.
 

@@ -1,4 +1,8 @@
-"""Workflow for one participant: the atlas per BOLD grid, every run, FC per session, written as derivatives."""
+"""Workflow for one participant: the atlas per BOLD grid, every run, FC per session, written as derivatives.
+
+Runs are volumes (NIfTI in MNI space) or, with ``--space fsLR``, CIFTI-2 dense time series on fs_LR 91k
+grayordinates, as the plan decided; only the read and the atlas differ, the rest is wired the same.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from nipype.pipeline import engine as pe
 from ketamine_fc.interfaces.bids import WriteAtlas
 from ketamine_fc.interfaces.reports import ParticipantReport, RunReportlet, SessionReportlet
 from ketamine_fc.utils.bids import safe
-from ketamine_fc.workflows.bold import estimate_bold_mem_gb, init_atlas_wf, init_bold_wf
+from ketamine_fc.workflows.bold import estimate_bold_mem_gb, estimate_cifti_mem_gb, init_atlas_wf, init_bold_wf
 from ketamine_fc.workflows.outputs import init_run_derivatives_wf, init_session_derivatives_wf
 from ketamine_fc.workflows.session import init_session_fc_wf
 
@@ -65,8 +69,9 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
                                    min_coverage=settings.inclusion.min_coverage,
                                    run_labels=[r.short_label for r in runs], name=f"{ses.name}_fc_wf")
         ds_ses = init_session_derivatives_wf(
-            output_dir=settings.output_dir, entities=ses.entities, space=runs[0].space,
-            parameters=params, metadata={"MinimumRetainedFrames": ses.min_frames, **note},
+            output_dir=settings.output_dir, entities=ses.entities, space=runs[0].spatial,
+            parameters=params, metadata={"MinimumRetainedFrames": ses.min_frames, **note,
+                                         **surface_metadata(runs[0], settings)},
             name=f"{ses.name}_derivatives_wf")
         merge_run_reports = pe.Node(niu.Merge(len(runs)), name=f"{ses.name}_merge_run_reports",
                                     run_without_submitting=True)
@@ -74,18 +79,14 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
                                               run_trs={r.short_label: float(r.tr) for r in runs}),
                              name=f"{ses.name}_session_report")
         for i, run in enumerate(runs, start=1):
-            bold_wf = init_bold_wf(denoise=settings.denoise, atlas=settings.atlas, build_atlas=False,
-                                   mem_gb=estimate_bold_mem_gb(run.n_frames, run.grid[:3]),
-                                   name=f"{run.name}_bold_wf")
+            bold_wf = _run_wf(run, settings)
             atlas_wf = atlas_of[run.grid]
-            for field, value in (("bold", run.bold), ("mask", run.mask), ("confounds", run.confounds),
-                                 ("tr", run.tr)):
-                setattr(bold_wf.inputs.inputnode, field, value)
             ds_run = init_run_derivatives_wf(
-                output_dir=settings.output_dir, entities=run.entities, space=run.space, parameters=params,
-                metadata={"RepetitionTime": run.tr, **note}, source_files=[run.bold, run.mask, run.confounds],
-                name=f"{run.name}_derivatives_wf")
-            run_report = pe.Node(RunReportlet(label=run.short_label, fd_thresh=settings.denoise.fd_thresh, tr=run.tr),
+                output_dir=settings.output_dir, entities=run.entities, space=run.spatial, parameters=params,
+                metadata={"RepetitionTime": run.tr, **note, **surface_metadata(run, settings)},
+                source_files=_sources(run), name=f"{run.name}_derivatives_wf")
+            run_report = pe.Node(RunReportlet(label=run.short_label, fd_thresh=settings.denoise.fd_thresh, tr=run.tr,
+                                              surfaces=_surface_list(run), atlas_dir=_atlas_dir(settings)),
                                  name=f"{run.name}_run_report")
             workflow.connect([
                 (bold_wf, run_report, [(f"outputnode.{f}", f) for f in
@@ -124,14 +125,56 @@ def _atlas_per_grid(workflow, sessions, settings) -> dict:
             if run.grid in atlas_of:
                 continue
             k = len(atlas_of)
-            atlas_wf = init_atlas_wf(atlas=settings.atlas, name=f"atlas_{k}_wf")
-            atlas_wf.inputs.inputnode.reference = run.mask
+            atlas_wf = init_atlas_wf(atlas=settings.atlas, cifti=run.cifti, name=f"atlas_{k}_wf")
+            atlas_wf.inputs.inputnode.reference = run.bold if run.cifti else run.mask
             ds_atlas = pe.Node(WriteAtlas(output_dir=str(settings.output_dir), space=run.space, res=run.res,
-                                          grid=_grid_tag(run.grid), parameters=settings.parameters("participant")),
+                                          den=run.den, grid=_grid_tag(run.grid),
+                                          parameters=settings.parameters("participant")),
                                name=f"ds_atlas_{k}", run_without_submitting=True)
             workflow.connect([(atlas_wf, ds_atlas, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")])])
             atlas_of[run.grid] = atlas_wf
     return atlas_of
+
+
+def _run_wf(run, settings):
+    """The run's sub-workflow, its inputs set from the plan: a volume read, or a CIFTI read for fs_LR runs."""
+    mem_gb = (estimate_cifti_mem_gb(run.n_frames, run.grid[1]) if run.cifti else
+              estimate_bold_mem_gb(run.n_frames, run.grid[:3]))
+    bold_wf = init_bold_wf(denoise=settings.denoise, atlas=settings.atlas, build_atlas=False, cifti=run.cifti,
+                           mem_gb=mem_gb, name=f"{run.name}_bold_wf")
+    values = {"bold": run.bold, "confounds": run.confounds, "tr": run.tr}
+    values.update({"surfaces": _surface_list(run)} if run.cifti else {"mask": run.mask})
+    for field, value in values.items():
+        setattr(bold_wf.inputs.inputnode, field, value)
+    return bold_wf
+
+
+def _surface_list(run) -> list:
+    return [run.surfaces["L"], run.surfaces["R"]] if run.cifti and run.surfaces else []
+
+
+def _sources(run) -> list:
+    return [run.bold, run.confounds, *_surface_list(run)] if run.cifti else [run.bold, run.mask, run.confounds]
+
+
+def _atlas_dir(settings):
+    return str(settings.atlas.atlas_dir) if settings.atlas.atlas_dir else None
+
+
+def surface_metadata(run, settings) -> dict:
+    """The sidecar entry naming the surfaces that placed a CIFTI run's cortical vertices (nothing for volumes)."""
+    if not run.cifti:
+        return {}
+    if not settings.denoise.subcortical_cleanup:
+        return {"Surfaces": "none used: the subcortical cleanup, the only step needing vertex coordinates, was off"}
+    from ketamine_fc.atlases.surface import surface_source
+
+    entry = {"UsedFor": f"world coordinates of the cortical grayordinates in the adjacent-cortex regression "
+                        f"(cortex within {settings.denoise.adjacent_cortex_mm:g} mm of each subcortical grayordinate)",
+             **surface_source(run.surfaces, settings.atlas.atlas_dir)}
+    if run.surface_note:
+        entry["Note"] = run.surface_note
+    return {"Surfaces": entry}
 
 
 def _session_label(ses) -> str:
