@@ -2,6 +2,8 @@
 
 Everything goes under ``--out`` (default ``./ketamine-fc-demo``): ``bids/`` (the simulated raw dataset with
 ``derivatives/fmriprep``), ``ketamine-fc/`` (the pipeline's outputs, with ``group/report.html`` and a ``sub-<label>.html`` report per participant) and ``work/``.
+``--space fsLR`` runs the surface path: the simulated runs are CIFTI-2 dense time series on 91k-shaped
+grayordinates and the participant level reads them with ``--space fsLR``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ def build_parser():
     p.add_argument("--n-patients", type=int, default=16)
     p.add_argument("--n-controls", type=int, default=10)
     p.add_argument("--n-frames", type=int, default=180, help="frames per run (TR 2 s)")
-    p.add_argument("--resolution", type=int, choices=[2, 3, 4], default=3, help="MNI grid (mm)")
+    p.add_argument("--space", choices=["MNI152NLin6Asym", "fsLR"], default="MNI152NLin6Asym",
+                   help="the simulated fMRIPrep output, and the participant level's --space: MNI volumes, or fsLR "
+                        "for CIFTI-2 dense time series on 91k-shaped grayordinates (the surface path: Gordon parcels "
+                        "on the cortical surface; about 0.3 MB per frame on disk)")
+    p.add_argument("--resolution", type=int, choices=[2, 3, 4], default=3,
+                   help="MNI grid (mm); with --space fsLR, of the volume run (not written) the confounds come "
+                        "from")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--null", action="store_true", help="plant no FC effect (no imaging outcome should be found; the "
                    "clinical course stays)")
@@ -108,18 +116,22 @@ def main(argv=None) -> int:
     common = ["-w", str(work)] + (["--atlas-dir", args.atlas_dir] if args.atlas_dir else [])
     start = time.time()
     _step(1, f"Simulating {args.n_patients} patients and {args.n_controls} controls "
-             f"({'no effect planted' if args.null else 'planted effects'}) in {bids}")
+             f"({'no effect planted' if args.null else 'planted effects'}"
+             f"{', fs_LR 91k grayordinates' if args.space == 'fsLR' else ''}) in {bids}")
     try:
         simulate_study(bids, n_patients=args.n_patients, n_controls=args.n_controls, n_frames=args.n_frames,
                        resolution=args.resolution, seed=args.seed, atlas_dir=args.atlas_dir, nprocs=args.nprocs,
+                       space=args.space,
                        effects=Effects.null(clinical=not args.null_clinical) if args.null else DEMO_EFFECTS,
                        progress=lambda msg: print("  " + msg, flush=True))
     except KetamineFCError as err:
         print(f"ketamine-fc-demo: error: {err}", file=sys.stderr)
         return 1
-    _step(2, f"Participant level (MultiProc, {args.nprocs} processes): ketamine-fc {bids} {results} participant")
+    space = ["--space", args.space] if args.space != "MNI152NLin6Asym" else []  # the volume run as it always was
+    _step(2, f"Participant level (MultiProc, {args.nprocs} processes): ketamine-fc {bids} {results} participant"
+             + "".join(" " + a for a in space))
     code = run_main([str(bids), str(results), "participant", "--nprocs", str(args.nprocs),
-                     "--min-frames", str(args.n_frames // 2)] + common)
+                     "--min-frames", str(args.n_frames // 2)] + space + common)
     if code != 0:
         print(f"ketamine-fc-demo: the participant level failed (exit code {code})", file=sys.stderr)
         return code

@@ -18,8 +18,16 @@ def build_parser():
     p.add_argument("--n-frames", type=int, default=200)
     p.add_argument("--n-runs", type=int, default=1, help="runs per session")
     p.add_argument("--tr", type=float, default=2.0)
+    p.add_argument("--space", choices=["MNI152NLin6Asym", "fsLR"], default="MNI152NLin6Asym",
+                   help="MNI152NLin6Asym: BOLD volumes (*_space-MNI152NLin6Asym_res-<N>_desc-preproc_bold.nii.gz); "
+                        "fsLR: CIFTI-2 dense time series on 91k-shaped grayordinates "
+                        "(*_space-fsLR_den-91k_bold.dtseries.nii, as fMRIPrep's --cifti-output 91k; fs_LR 32k "
+                        "cortex and the Harvard-Oxford subcortical structures at 2 mm, float32, about 0.3 MB "
+                        "per frame)")
     p.add_argument("--resolution", type=int, choices=[2, 3, 4], default=2,
-                   help="MNI152NLin6Asym grid in mm (res-2 91x109x91, res-3 61x73x61, res-4 46x55x46)")
+                   help="MNI152NLin6Asym grid in mm (res-2 91x109x91, res-3 61x73x61, res-4 46x55x46); with "
+                        "--space fsLR, the grid of the volume run (not written) whose confounds go with the "
+                        "dtseries")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--null", action="store_true", help="plant no FC effect (the clinical course stays)")
     p.add_argument("--null-clinical", action="store_true", help="with --null: no clinical course either (MADRS "
@@ -49,7 +57,7 @@ def main(argv=None) -> int:
         out = simulate_study(args.output_dir, n_patients=args.n_patients, n_controls=args.n_controls,
                              n_frames=args.n_frames, tr=args.tr, n_runs=args.n_runs, resolution=args.resolution,
                              seed=args.seed, effects=effects, atlas_dir=args.atlas_dir, overwrite=args.overwrite,
-                             nprocs=args.nprocs,
+                             nprocs=args.nprocs, space=args.space,
                              progress=lambda msg: print(msg, flush=True))
     except KetamineFCError as err:
         print(f"ketamine-fc-simulate: error: {err}", file=sys.stderr)

@@ -12,6 +12,7 @@ import nibabel as nb
 import numpy as np
 import pandas as pd
 
+from ketamine_fc.simulate import cifti
 from ketamine_fc.simulate.bold import (SUBNETWORK_DMN_EXCESS, confounds_table, simulate_bold, subnetwork_mixing,
                                        subnetwork_pair_fraction)
 from ketamine_fc.simulate.design import Effects, make_study, subnetwork_table
@@ -19,6 +20,8 @@ from ketamine_fc.errors import InputError
 from ketamine_fc.utils.derivatives import atomic_path, write_json, write_tsv
 
 SPACE = "MNI152NLin6Asym"
+#: output spaces: MNI volumes (the default) or fs_LR 91k-shaped CIFTI-2 grayordinates (:mod:`.cifti`)
+SPACES = (SPACE, cifti.SPACE)
 #: FSL MNI152 (= MNI152NLin6Asym) grids, LAS, origin (90, -126, -72); 4 mm is the 2 mm grid subsampled
 GRIDS = {2: (91, 109, 91), 3: (61, 73, 61), 4: (46, 55, 46)}
 ASEG = (("Left-Hippocampus", 17), ("Left-Amygdala", 18), ("Left-Accumbens-area", 26),
@@ -159,23 +162,29 @@ def _single_threaded_blas():
 
 def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.0, n_runs=1, resolution=2,
                    seed=0, effects: Effects = Effects(), n_bursts=6, atlas_dir=None, overwrite=False, nprocs=1,
-                   progress=print) -> dict:
+                   progress=print, space=SPACE) -> dict:
     """Write the whole simulated study to ``out_dir``; return its main paths and the :class:`Study`.
 
     Parameters
     ----------
     n_frames, tr, n_runs : frames per run, repetition time (s), runs per session
-    resolution : 2, 3 or 4 (mm), the MNI152NLin6Asym grid (fMRIPrep entity ``res-<resolution>``)
+    resolution : 2, 3 or 4 (mm), the MNI152NLin6Asym grid (fMRIPrep entity ``res-<resolution>``); with
+        ``space="fsLR"`` the grid of the unwritten volume run the confounds are computed from
     effects : planted effects (:meth:`Effects.null` for none)
     n_bursts : head-motion bursts per run (1-2 frames each, FD > 0.2 mm)
     nprocs : participants written in parallel; every participant has its own random stream (from ``seed``
         and its label), so the output is byte-identical whatever ``nprocs``
     overwrite : replace a non-empty ``out_dir`` (else :class:`~ketamine_fc.errors.InputError`)
     progress : callable receiving one line per participant written
+    space : ``"MNI152NLin6Asym"`` (BOLD volumes, brain masks and boldrefs) or ``"fsLR"`` (fMRIPrep's
+        ``*_space-fsLR_den-91k_bold.dtseries.nii`` on 91k-shaped grayordinates, :mod:`ketamine_fc.simulate.cifti`);
+        the confounds, truth and every other file are the same kinds in both
     """
     from ketamine_fc.core.networks import network_sets
 
     out = Path(out_dir)
+    if space not in SPACES:
+        raise InputError(f"--space must be one of {', '.join(SPACES)}, got {space!r}")
     if n_frames < 30:
         raise InputError(f"--n-frames must be at least 30, got {n_frames}")
     if n_runs < 1 or n_patients < 1 or n_controls < 0:
@@ -186,21 +195,28 @@ def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     study = make_study(n_patients, n_controls, seed, effects)
-    shape, affine = grid(resolution)
-    atlas, brain, wm, csf = tissue_masks(shape, affine, atlas_dir)
+    if space == cifti.SPACE:
+        surface = cifti.scene(resolution, atlas_dir)
+        table = surface.table
+        columns = dict(grayordinates=surface.grayordinates, labels=surface.labels, tissue=surface.tissue,
+                       volume=surface.volume, volume_tissue=surface.volume_tissue)
+    else:
+        shape, affine = grid(resolution)
+        atlas, brain, wm, csf = tissue_masks(shape, affine, atlas_dir)
+        table = atlas.table
+        columns = dict(brain=brain, affine=affine, labels=np.asarray(atlas.dseg.dataobj)[brain],
+                       tissue={"wm": wm[brain], "csf": csf[brain]})
     _write_raw(out, study)
     fmriprep = out / "derivatives" / "fmriprep"
     write_json({"Name": "fMRIPrep-style derivatives simulated by ketamine-fc", "BIDSVersion": "1.9.0",
                 "DatasetType": "derivative",
                 "GeneratedBy": [{"Name": "ketamine-fc-simulate", "Version": _version()}]},
                fmriprep / "dataset_description.json")
-    sets = network_sets(atlas.table, sgacc="core")
-    _plant_what_the_model_can(study.targets, subnetwork_pair_fraction(atlas.table, sets))
-    _SCENE.update(fmriprep=fmriprep, study=study, brain=brain, affine=affine, table=atlas.table,
-                  sets=sets, labels=np.asarray(atlas.dseg.dataobj)[brain],
-                  tissue={"wm": wm[brain], "csf": csf[brain]}, n_frames=n_frames, tr=tr, n_runs=n_runs,
-                  resolution=resolution, seed=seed, n_bursts=n_bursts,
-                  targets=study.targets.set_index(["participant_id", "session_id"]))
+    sets = network_sets(table, sgacc="core")
+    _plant_what_the_model_can(study.targets, subnetwork_pair_fraction(table, sets))
+    _SCENE.update(fmriprep=fmriprep, study=study, table=table, sets=sets, n_frames=n_frames, tr=tr, n_runs=n_runs,
+                  resolution=resolution, seed=seed, n_bursts=n_bursts, space=space,
+                  targets=study.targets.set_index(["participant_id", "session_id"]), **columns)
     pids = list(study.sessions)
     spikes_rows = []
     try:
@@ -222,8 +238,12 @@ def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.
                            "by Effects.limbic_dmn_decrease at post in every patient",
             "Units": "Fisher z"},
         "Effects": dict(effects.__dict__), "Seed": seed, "NFrames": n_frames, "RepetitionTime": tr,
-        "NRuns": n_runs, "Resolution": resolution})
-    write_tsv(subnetwork_table(atlas.table, sets), subnetwork, {
+        "NRuns": n_runs, "Resolution": resolution,
+        **({} if space == SPACE else {"Space": space, "Density": cifti.DENSITY,
+                                      "Grayordinates": columns["grayordinates"].describe(),
+                                      "ConfoundsFrom": f"an unwritten {resolution} mm volume run of the same "
+                                                       "simulation (ketamine_fc.simulate.cifti)"})})
+    write_tsv(subnetwork_table(table, sets), subnetwork, {
         "Description": "Regions of the planted limbic-DMN subnetwork: its edges are the limbic x dmn pairs (their FC "
                        "is simulation_truth.tsv's limbic_dmn_subnetwork). The pairs among its DMN parcels sit "
                        f"{SUBNETWORK_DMN_EXCESS} (Fisher z) above the other within-DMN pairs in every session, so "
@@ -266,6 +286,8 @@ def _write_participant(pid) -> list:
     """Write every session and run of one participant; return its motion-burst rows."""
     sc = _SCENE
     rng = np.random.default_rng([sc["seed"], int(pid[5:]), 0 if pid[4] == "P" else 1])
+    if sc["space"] != SPACE:
+        return _write_participant_cifti(pid, rng)
     mask_img = nb.Nifti1Image(sc["brain"].astype(np.uint8), sc["affine"])
     mask_img.header.set_xyzt_units("mm")
     rows = []
@@ -287,6 +309,32 @@ def _write_participant(pid) -> list:
                 ref[sc["brain"]] = data[2:].mean(axis=0)
                 write_nifti(nb.Nifti1Image(ref, sc["affine"]), func / f"{spatial}_boldref.nii.gz")
                 conf = confounds_table(data, params, wm=sc["tissue"]["wm"], csf=sc["tissue"]["csf"], tr=sc["tr"])
+                write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
+                rows += [{"participant_id": pid, "session_id": f"ses-{ses}", "run": run, "frame": f}
+                         for f in spikes]
+    return rows
+
+
+def _write_participant_cifti(pid, rng) -> list:
+    """:func:`_write_participant` for the fs_LR 91k space: per run the dtseries, its sidecar and the confounds."""
+    sc = _SCENE
+    grays = sc["grayordinates"]
+    rows = []
+    with _single_threaded_blas():
+        for ses in sc["study"].sessions[pid]:
+            target = sc["targets"].loc[(pid, f"ses-{ses}")]
+            for run in range(1, sc["n_runs"] + 1):
+                func = sc["fmriprep"] / pid / f"ses-{ses}" / "func"
+                stem = f"{pid}_ses-{ses}_task-rest_run-{run}"
+                data, params, spikes = simulate_bold(rng, sc["labels"], sc["table"], sc["sets"], target,
+                                                     tissue=sc["tissue"], n_frames=sc["n_frames"], tr=sc["tr"],
+                                                     n_bursts=sc["n_bursts"])
+                name = cifti.bold_name(stem)
+                cifti.write_dtseries_atomic(func / name, data[:, : grays.size], grays, sc["tr"])
+                write_json(cifti.sidecar(sc["tr"]), func / name.replace(".dtseries.nii", ".json"))
+                # the confounds come from the unwritten volume run, as fMRIPrep computes them from the volume
+                conf = confounds_table(data[:, sc["volume"]], params, wm=sc["volume_tissue"]["wm"],
+                                       csf=sc["volume_tissue"]["csf"], tr=sc["tr"])
                 write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
                 rows += [{"participant_id": pid, "session_id": f"ses-{ses}", "run": run, "frame": f}
                          for f in spikes]
