@@ -149,14 +149,24 @@ def region_means_matrix(dseg_flat_in_mask, indices) -> sparse.csr_matrix:
 def region_centroids_mm(dseg, affine, indices) -> np.ndarray:
     """World (mm) centroid of the voxel centres of each label in ``indices`` (NaN where a label is absent)."""
     dseg = np.asarray(dseg).astype(np.int64)
-    indices = np.asarray(indices, dtype=np.int64)
     flat = dseg.ravel()
     nz = np.flatnonzero(flat > 0)
     ijk = np.column_stack(np.unravel_index(nz, dseg.shape)).astype(float)
     xyz = ijk @ np.asarray(affine, dtype=float)[:3, :3].T + np.asarray(affine, dtype=float)[:3, 3]
-    size = max(int(flat.max(initial=0)), int(indices.max(initial=0))) + 1
-    n = np.bincount(flat[nz], minlength=size).astype(float)
-    sums = np.column_stack([np.bincount(flat[nz], weights=xyz[:, d], minlength=size) for d in range(3)])
+    return label_centroids_mm(flat[nz], xyz, indices)
+
+
+def label_centroids_mm(keys, xyz_mm, indices) -> np.ndarray:
+    """Mean of the points ``xyz_mm`` (n, 3) of each label in ``indices``, given the label ``keys`` (n,) of the
+    points (voxels or grayordinates; keys <= 0 and non-finite points ignored); NaN where a label is absent."""
+    keys = np.asarray(keys).astype(np.int64)
+    xyz = np.asarray(xyz_mm, dtype=float).reshape(-1, 3)
+    indices = np.asarray(indices, dtype=np.int64)
+    keep = (keys > 0) & np.isfinite(xyz).all(axis=1)
+    keys, xyz = keys[keep], xyz[keep]
+    size = max(int(keys.max(initial=0)), int(indices.max(initial=0))) + 1
+    n = np.bincount(keys, minlength=size).astype(float)
+    sums = np.column_stack([np.bincount(keys, weights=xyz[:, d], minlength=size) for d in range(3)])
     with np.errstate(invalid="ignore", divide="ignore"):
         cent = sums / n[:, None]
     return cent[indices]

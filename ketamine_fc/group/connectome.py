@@ -21,7 +21,7 @@ from ketamine_fc.core.stats import edgewise, nbs
 from ketamine_fc.core.stats.multiple import fdr_bh
 from ketamine_fc.group.analyses import CONVENTIONS, lme_design
 from ketamine_fc.group.inputs import _read
-from ketamine_fc.group.qc import atlas_centroids, matrix_path, output_dir_of, read_edges
+from ketamine_fc.group.qc import atlas_centroids, atlas_table_path, matrix_path, output_dir_of, read_edges
 
 LOGGER = logging.getLogger("ketamine_fc.group")
 TERMS = {"time": "time", "time:response": "timexresponse"}  # term -> file-name slug
@@ -36,7 +36,7 @@ def _regions(out_dir, labels, space) -> pd.DataFrame:
     regions["index"] = indices if indices is not None else np.nan
     regions["network"], regions["limbic_role"] = "n/a", ""
     if atlas:
-        table = _read(out_dir / "atlases" / atlas.replace(".nii.gz", ".tsv"), ("index", "label"),
+        table = _read(atlas_table_path(out_dir / "atlases" / atlas), ("index", "label"),
                       "atlas region table").astype({"label": str}).set_index("label")
         for col in ("network", "limbic_role"):
             if col in table:

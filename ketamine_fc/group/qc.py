@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc.core.stats import qcfc as qc_stats
-from ketamine_fc.errors import InputError
+from ketamine_fc.errors import InputError, KetamineFCError
 from ketamine_fc.group.inputs import _numeric, _read, session_table
 from ketamine_fc.utils.derivatives import SEG
 
@@ -91,43 +91,74 @@ def read_edges(paths):
     return labels, i, j, edges
 
 
-def atlas_centroids(output_dir, labels, space=None):
-    """Centroids (mm) of the regions ``labels`` on the atlas grid in ``OUTPUT_DIR/atlases``.
+ATLAS_SUFFIXES = ("_dseg.nii.gz", "_dseg.dlabel.nii")  # a volume grid, or the fs_LR grayordinates
 
-    Returns ``(centroids, indices, atlas_name, n_grids)``: centroids (n_labels, 3) and atlas indices (NaN for a
-    label absent from the region table or the grid), the dseg file used and how many grids were found (the first
-    in name order is used). Without an atlas: ``(None, None, None, 0)``.
-    """
+
+def atlas_table_path(atlas) -> Path:
+    """The region table written beside an atlas file (``..._dseg.tsv``)."""
+    atlas = Path(atlas)
+    for suffix in ATLAS_SUFFIXES:
+        if atlas.name.endswith(suffix):
+            return atlas.with_name(atlas.name[: -len(suffix)] + "_dseg.tsv")
+    raise ValueError(f"{atlas.name} is not an atlas file")
+
+
+def _centroids(atlas: Path, indices) -> np.ndarray:
+    """World (mm) centroid of each region index in an atlas file (a volume, or a dlabel on the fs_LR
+    grayordinates with the cortex at the group-average midthickness vertices); NaN where absent."""
     import nibabel as nib
 
-    from ketamine_fc.core.parcellation import region_centroids_mm
+    from ketamine_fc.core.parcellation import label_centroids_mm, region_centroids_mm
 
+    if atlas.name.endswith(".dlabel.nii"):
+        from ketamine_fc.atlases.surface import read_cifti_atlas, surface_coords
+        from ketamine_fc.utils.signals import grayordinate_coords
+
+        keys, grays = read_cifti_atlas(atlas)
+        return label_centroids_mm(keys, grayordinate_coords(grays, surface_coords())[0], indices)
+    img = nib.load(str(atlas))
+    data = np.rint(np.asarray(img.dataobj)).astype(np.int64)
+    return region_centroids_mm(data[..., 0] if data.ndim == 4 else data, img.affine, indices)
+
+
+def atlas_centroids(output_dir, labels, space=None):
+    """Centroids (mm) of the regions ``labels`` in the atlas written to ``OUTPUT_DIR/atlases``.
+
+    The atlas is a volume grid (``*_dseg.nii.gz``) or the fs_LR grayordinates (``*_dseg.dlabel.nii``, cortical
+    vertices placed on the fs_LR 32k group-average midthickness surfaces). Returns ``(centroids, indices,
+    atlas_name, n_grids)``: centroids (n_labels, 3) and atlas indices (NaN for a label absent from the region
+    table or the atlas), the atlas file used and how many were found (the first in name order is used). Without
+    an atlas: ``(None, None, None, 0)``.
+    """
     folder = Path(output_dir) / "atlases"
-    grids = sorted(folder.glob(f"{ATLAS_PREFIX}_space-{space}_*dseg.nii.gz")) if space else []
-    grids = grids or sorted(folder.glob(f"{ATLAS_PREFIX}_*dseg.nii.gz"))
-    grids = [g for g in grids if g.with_name(g.name.replace(".nii.gz", ".tsv")).exists()]
+    grids = []
+    for pattern in ([f"{ATLAS_PREFIX}_space-{space}_*"] if space else []) + [f"{ATLAS_PREFIX}_*"]:
+        grids = sorted(g for suffix in ATLAS_SUFFIXES for g in folder.glob(pattern + suffix))
+        grids = [g for g in grids if atlas_table_path(g).exists()]
+        if grids:
+            break
     if not grids:
         return None, None, None, 0
-    dseg = grids[0]
+    atlas = grids[0]
     if len(grids) > 1:
         LOGGER.info("QC-FC: %d atlas grids in %s; region centroids from the first, %s", len(grids), folder,
-                    dseg.name)
-    table = _read(dseg.with_name(dseg.name.replace(".nii.gz", ".tsv")), ("index", "label"), "atlas region table")
+                    atlas.name)
+    table = _read(atlas_table_path(atlas), ("index", "label"), "atlas region table")
     by_label = dict(zip(table["label"].astype(str), pd.to_numeric(table["index"], errors="coerce")))
     indices = np.array([by_label.get(str(lab), np.nan) for lab in labels], dtype=float)
-    img = nib.load(str(dseg))
-    data = np.rint(np.asarray(img.dataobj)).astype(np.int64)
-    if data.ndim == 4:
-        data = data[..., 0]
-    known = np.isfinite(indices)
     cent = np.full((len(labels), 3), np.nan)
+    known = np.isfinite(indices)
     if known.any():
-        cent[known] = region_centroids_mm(data, img.affine, indices[known].astype(np.int64))
-    unknown = [lab for lab, ok in zip(labels, known) if not ok]
+        try:
+            cent[known] = _centroids(atlas, indices[known].astype(np.int64))
+        except (KetamineFCError, OSError, ValueError) as err:  # distances are optional: say why and go on
+            LOGGER.warning("QC-FC: region centroids not computed from %s (%s: %s)", atlas.name, type(err).__name__,
+                           err)
+    unknown = [lab for lab, c in zip(labels, cent) if not np.isfinite(c).all()]
     if unknown:
-        LOGGER.info("QC-FC: %d region(s) not in %s have no distance: %s", len(unknown), dseg.name,
+        LOGGER.info("QC-FC: %d region(s) without a place in %s have no distance: %s", len(unknown), atlas.name,
                     ", ".join(unknown[:5]))
-    return cent, indices, dseg.name, len(grids)
+    return cent, indices, atlas.name, len(grids)
 
 
 def sample_masks(sessions, params) -> dict:
