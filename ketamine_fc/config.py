@@ -29,7 +29,22 @@ ATLAS_TEMPLATE = "MNI152NLin6Asym"  # the template the atlas images are defined 
 #: surface spaces (CIFTI-2 grayordinates) and their one supported density: fMRIPrep's ``--cifti-output 91k``
 #: (fs_LR 32k cortex + subcortical voxels at 2 mm in MNI152NLin6Asym)
 SURFACE_SPACES = {"fsLR": "91k"}
-SGACC_PRESETS = {"core": (123, 280, 286), "extended": (117, 123, 125, 279, 280, 286)}
+#: the paper's atlas (``--atlas`` default; its name is the ``atlas-``/``seg-`` label of the outputs)
+DEFAULT_ATLAS = "GordonSeitzman"
+
+
+def _default_sgacc() -> tuple[dict, tuple]:
+    """The sgACC presets and index range of the paper's atlas, read from its description (atlas_descriptions.toml;
+    config imports no atlas code)."""
+    from importlib import resources
+
+    text = resources.files("ketamine_fc.data").joinpath("atlas_descriptions.toml").read_text(encoding="utf-8")
+    gordon = tomllib.loads(text)["gordon333"]
+    presets = {name: tuple(sorted(int(p) for p in parcels)) for name, parcels in gordon["sgacc"].items()}
+    return presets, tuple(int(i) for i in gordon["table"]["expect_indices"])
+
+
+SGACC_PRESETS, SGACC_RANGE = _default_sgacc()
 TIMEPOINTS = ("baseline", "day1", "week2", "week4", "week6", "week8")
 
 #: option groups: help title -> TOML section
@@ -168,8 +183,9 @@ def sgacc(value) -> tuple:
         parcels = tuple(sorted({int(v) for v in items}))
     except (TypeError, ValueError):
         raise ValueError(f"must be 'core', 'extended' or parcel numbers like 123,280,286, got {value!r}") from None
-    if not parcels or any(not 1 <= p <= 333 for p in parcels):
-        raise ValueError(f"must be Gordon parcel numbers 1-333, got {value!r}")
+    first, last = SGACC_RANGE
+    if not parcels or any(not first <= p <= last for p in parcels):
+        raise ValueError(f"must be Gordon parcel numbers {first}-{last}, got {value!r}")
     return parcels
 
 
@@ -328,8 +344,12 @@ class AtlasParams(_Params):
                                         "brain mask are n/a (XCP-D's --min-coverage for parcels)", group=REGIONS,
                                         convert=fraction)
     atlas_dir: Path | None = option(None, "directory holding the atlas files (else $KETAMINE_FC_DATA, the cache, "
-                                    "or a verified download)", group=REGIONS, convert=abs_path, metavar="DIR",
-                                    processing=False)
+                                    "or a verified download) and further atlas descriptions (NAME.atlas.toml)",
+                                    group=REGIONS, convert=abs_path, metavar="DIR", processing=False)
+    atlas: str = option(DEFAULT_ATLAS, "the atlas: a description of ketamine_fc/data/atlas_descriptions.toml or a "
+                        "NAME.atlas.toml in --atlas-dir or $KETAMINE_FC_ATLASES; it names the outputs (atlas-NAME, "
+                        "seg-NAME). sgACC presets are the atlas's own", group=REGIONS, convert=text, metavar="NAME",
+                        processing=False)
 
 
 @dataclass(frozen=True)

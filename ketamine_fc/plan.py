@@ -112,7 +112,7 @@ def plan_participants(settings) -> ParticipantPlan:
 
     check_template(settings)
     # every atlas file found (or downloaded) before anything runs
-    resolve_build_files(settings.atlas.atlas_dir, surface=settings.surface)
+    resolve_build_files(settings.atlas.atlas_dir, surface=settings.surface, atlas=settings.atlas.atlas)
     collection = collect_runs(settings.fmriprep_dir, participant_label=settings.participant_label,
                               session_label=settings.session_label, task=settings.task, space=settings.template,
                               res=settings.res, den=settings.den)

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ketamine_fc.atlases.build import SEITZMAN_OFFSET, region_table
+from ketamine_fc.atlases.build import build_files, region_table
+from ketamine_fc.atlases.descriptions import DEFAULT_ATLAS, components, resolve_file
 from ketamine_fc.atlases.registry import resolve, sha256
 from ketamine_fc.atlases.tables import seitzman_table
 from ketamine_fc.core.cifti import cortex_parcel_labels, subcortical_labels, voxel_xyz_mm
@@ -29,8 +30,8 @@ from ketamine_fc.errors import AtlasError, InputError
 from ketamine_fc.utils.cifti_io import (CORTEX, Grayordinates, read_dense_labels, read_dlabel, read_grayordinates,
                                         read_surface_coords, write_dense_labels)
 
-#: registered files the atlas on grayordinates is built from
-CIFTI_BUILD_FILES = ("gordon333_fslr32k", "gordon333_labels", "seitzman300_rois", "seitzman300_anatomy")
+#: registered files the default atlas on grayordinates is built from
+CIFTI_BUILD_FILES = tuple(ref for _, ref in build_files(surface=True))
 #: the fs_LR 32k group-average midthickness surfaces (registry keys), used when a participant has none
 GROUP_SURFACES = {"L": "fslr32k_midthickness_L", "R": "fslr32k_midthickness_R"}
 GROUP_SURFACES_NAME = "fs_LR 32k S1200 group average"
@@ -43,46 +44,65 @@ class CiftiAtlas:
     labels: np.ndarray
     table: pd.DataFrame
     grayordinates: Grayordinates
+    name: str = DEFAULT_ATLAS
 
 
-def cifti_region_table(atlas_dir=None) -> pd.DataFrame:
+def cifti_region_table(atlas_dir=None, atlas=DEFAULT_ATLAS) -> pd.DataFrame:
     """The volume path's region table, with the definitions of the surface path."""
-    table = region_table(atlas_dir)
-    definition = table["definition"].replace({"harvard_oxford": "cifti_structure"})
-    return table.assign(definition=definition)
+    table = region_table(atlas_dir, atlas)
+    renames = {c.whole_structures()["definition"]: c.whole_structures().get("cifti_definition", "cifti_structure")
+               for c in components(atlas, atlas_dir) if c.whole_structures()}
+    return table.assign(definition=table["definition"].replace(renames))
 
 
-def label_cifti(grays: Grayordinates, atlas_dir=None, *, hippocampus_split_y=-21.0, table=None) -> np.ndarray:
-    """Region index (int32) of every grayordinate of ``grays``: Gordon on the cortex, Seitzman on the voxels."""
-    table = cifti_region_table(atlas_dir) if table is None else table
-    gordon = read_dlabel(resolve("gordon333_fslr32k", atlas_dir))
+def label_cifti(grays: Grayordinates, atlas_dir=None, *, hippocampus_split_y=-21.0, table=None,
+                atlas=DEFAULT_ATLAS) -> np.ndarray:
+    """Region index (int32) of every grayordinate of ``grays``: Gordon on the cortex, Seitzman on the voxels (or
+    the components of another described atlas: label images on fs_LR 32k on the cortex)."""
+    table = cifti_region_table(atlas_dir, atlas) if table is None else table
     labels = np.zeros(grays.size, dtype=np.int32)
-    for hemi in CORTEX:
-        model = grays.model(hemi)
-        labels[model.columns] = cortex_parcel_labels(gordon.hemisphere(hemi), model.vertices)
-    if grays.volume_models:
-        is_sphere = (table["atlas"] == "Seitzman300") & (table["definition"] != "cifti_structure")
-        rois = (table.loc[is_sphere, "index"].to_numpy() - SEITZMAN_OFFSET).astype(int)
-        seitz = seitzman_table(atlas_dir)
-        spheres = seitz[seitz["roi"].isin(rois)]
-        labels[grays.voxel_columns] = subcortical_labels(grays.voxel_structure,
-                                                         voxel_xyz_mm(grays.voxel_ijk, grays.affine), spheres,
-                                                         hippocampus_split_y=hippocampus_split_y)
+    for comp in components(atlas, atlas_dir):
+        rows = table[table["atlas"] == comp.name]
+        if comp.get("definition", "parcel") == "parcel":
+            ref = comp.files("fsLR").get("32k")
+            if ref is None:
+                raise AtlasError(f"atlas {comp.key!r} describes no fs_LR 32k label file (files.fsLR.32k)")
+            dlabel = read_dlabel(resolve_file(comp, ref, atlas_dir))
+            own = rows["index"].to_numpy() - comp.offset
+            for hemi in CORTEX:
+                model = grays.model(hemi)
+                values = cortex_parcel_labels(dlabel.hemisphere(hemi), model.vertices)
+                keep = np.isin(values, own) if comp.offset else values > 0
+                labels[np.arange(model.columns.start, model.columns.stop)[keep]] = values[keep] + comp.offset
+        elif comp.key == "seitzman300":
+            if not grays.volume_models:
+                continue
+            is_sphere = rows["definition"] != comp.whole_structures().get("cifti_definition", "cifti_structure")
+            rois = (rows.loc[is_sphere, "index"].to_numpy() - comp.offset).astype(int)
+            seitz = seitzman_table(atlas_dir)
+            spheres = seitz[seitz["roi"].isin(rois)]
+            labels[grays.voxel_columns] = subcortical_labels(grays.voxel_structure,
+                                                             voxel_xyz_mm(grays.voxel_ijk, grays.affine), spheres,
+                                                             hippocampus_split_y=hippocampus_split_y)
+        else:
+            raise AtlasError(f"atlas {comp.key!r}: on grayordinates only label images (parcels) and the Seitzman "
+                             "ROIs can be built")
     return labels
 
 
-def load_cifti_atlas(reference, atlas_dir=None, *, hippocampus_split_y=-21.0, min_voxels=3) -> CiftiAtlas:
+def load_cifti_atlas(reference, atlas_dir=None, *, hippocampus_split_y=-21.0, min_voxels=3,
+                     atlas=DEFAULT_ATLAS) -> CiftiAtlas:
     """The combined atlas on the grayordinates of ``reference`` (a dtseries path or :class:`Grayordinates`).
 
     Raises :class:`InputError` when the reference is not a dtseries on fs_LR 32k, :class:`AtlasError` when an
     atlas file cannot be found.
     """
     grays = reference if isinstance(reference, Grayordinates) else read_grayordinates(reference)[0]
-    table = cifti_region_table(atlas_dir)
-    labels = label_cifti(grays, atlas_dir, hippocampus_split_y=hippocampus_split_y, table=table)
+    table = cifti_region_table(atlas_dir, atlas)
+    labels = label_cifti(grays, atlas_dir, hippocampus_split_y=hippocampus_split_y, table=table, atlas=atlas)
     table["n_voxels"] = count_voxels(labels, table["index"].to_numpy())
     table["missing"] = table["n_voxels"] < int(min_voxels)
-    return CiftiAtlas(labels, table, grays)
+    return CiftiAtlas(labels, table, grays, str(atlas))
 
 
 def _colors(index) -> dict:
@@ -96,7 +116,7 @@ def write_cifti_atlas(atlas: CiftiAtlas, path) -> Path:
     """The labels as a dlabel on the atlas's grayordinates (keys = region index, names = region labels)."""
     names = dict(zip(atlas.table["index"].astype(int), atlas.table["label"].astype(str)))
     return write_dense_labels(path, atlas.labels, names, atlas.grayordinates, colors=_colors(names),
-                              map_name="GordonSeitzman")
+                              map_name=atlas.name)
 
 
 def read_cifti_atlas(path) -> tuple[np.ndarray, Grayordinates]:

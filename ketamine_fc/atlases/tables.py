@@ -13,35 +13,36 @@ import nibabel as nb
 import numpy as np
 import pandas as pd
 
+from ketamine_fc.atlases.descriptions import _builtin
 from ketamine_fc.atlases.registry import resolve
 from ketamine_fc.errors import AtlasError
 
-#: XCP-D renamed two Gordon communities; the paper and methods.md use Gordon's names
-GORDON_NAMES = {"ParietoOccip": "RetrosplenialTemporal", "MedialParietal": "CinguloParietal"}
+_GORDON = _builtin()["gordon333"]
+_SEITZMAN = _builtin()["seitzman300"]
+#: XCP-D renamed two Gordon communities; the paper and methods.md use Gordon's names (atlas_descriptions.toml)
+GORDON_NAMES = dict(_GORDON["table"]["network_names"])
+
+
+def _candidates(presets: dict) -> dict:
+    out: dict = {}
+    for preset, parcels in presets.items():
+        for parcel in parcels:
+            out.setdefault(int(parcel), preset)
+    return out
+
+
 #: candidate sgACC parcels (methods.md 3.2): the paper's own list is not known
-SGACC_CANDIDATES = {123: "core", 280: "core", 286: "core", 117: "extended", 125: "extended", 279: "extended"}
+SGACC_CANDIDATES = _candidates(_GORDON["sgacc"])
 SEITZMAN_ANATOMY = ("cortexMid", "cortexL", "cortexR", "hippocampus", "amygdala", "basalGanglia", "thalamus",
                     "cerebellum")
 #: Seitzman ROI -> limbic role (methods.md 3.3); same strings as the shared ``seitzman300_rois.tsv``
-LIMBIC_ROIS = {
-    244: "limbic_amygdala_L", 245: "limbic_amygdala_R",
-    236: "limbic_hippocampus_anterior_L", 237: "limbic_hippocampus_anterior_R",
-    238: "limbic_hippocampus_posterior_L", 239: "limbic_hippocampus_posterior_R",
-    247: "limbic_nucleus_accumbens_L", 246: "limbic_nucleus_accumbens_R",
-    263: "limbic_thalamus_anteromedial_L", 262: "limbic_thalamus_anteromedial_R",
-}
+LIMBIC_ROIS = {int(k): str(v) for k, v in _SEITZMAN["roles"]["limbic"].items()}
 #: Harvard-Oxford subcortical label replacing each of the 8 limbic ROIs expanded to whole structures
 #: (FSL order: 9/19 hippocampus, 10/20 amygdala, 11/21 accumbens, left first)
-HO_STRUCTURE = {244: 10, 245: 20, 247: 11, 246: 21, 236: 9, 238: 9, 237: 19, 239: 19}
+HO_STRUCTURE = {int(k): int(v) for k, v in _SEITZMAN["whole_structures"]["labels"].items()}
 #: FSL HarvardOxford-Subcortical label names (index 1..21), spelled as in the shared labels table
 #: (including FSL's own "Ventrical" typo for label 3)
-HO_NAMES = (
-    "Left_Cerebral_White_Matter", "Left_Cerebral_Cortex", "Left_Lateral_Ventrical", "Left_Thalamus",
-    "Left_Caudate", "Left_Putamen", "Left_Pallidum", "Brain-Stem", "Left_Hippocampus", "Left_Amygdala",
-    "Left_Accumbens", "Right_Cerebral_White_Matter", "Right_Cerebral_Cortex", "Right_Lateral_Ventricle",
-    "Right_Thalamus", "Right_Caudate", "Right_Putamen", "Right_Pallidum", "Right_Hippocampus",
-    "Right_Amygdala", "Right_Accumbens",
-)
+HO_NAMES = tuple(_builtin()["harvard_oxford_sub"]["labels"])
 
 
 @lru_cache(maxsize=8)
@@ -57,7 +58,14 @@ def _label_volume(path: str, mtime_ns: int):
 
 def label_volume(key: str, atlas_dir=None):
     """(int32 labels, affine) of a registered label image, cached in memory per process (read-only)."""
-    path = resolve(key, atlas_dir)
+    return label_volume_at(resolve(key, atlas_dir))
+
+
+def label_volume_at(path):
+    """(int32 labels, affine) of the label image at ``path``, cached in memory per process (read-only)."""
+    from pathlib import Path
+
+    path = Path(path)
     return _label_volume(str(path), path.stat().st_mtime_ns)
 
 
@@ -79,8 +87,9 @@ def gordon_table(atlas_dir=None, *, centroids=False) -> pd.DataFrame:
     """
     path = resolve("gordon333_labels", atlas_dir)
     df = pd.read_csv(path, sep="\t", keep_default_na=False, dtype={"network_label": str, "label": str})
-    if set(df["index"].astype(int)) != set(range(1, 334)):
-        raise AtlasError("the Gordon label table does not list parcels 1-333", path=path)
+    first, last = _GORDON["table"]["expect_indices"]
+    if set(df["index"].astype(int)) != set(range(first, last + 1)):
+        raise AtlasError(f"the Gordon label table does not list parcels {first}-{last}", path=path)
     out = pd.DataFrame({
         "parcel_id": df["index"].astype(int),
         "hemisphere": df["label"].str[0],
@@ -128,3 +137,8 @@ def harvard_oxford_labels(atlas_dir=None, *, counts=False) -> pd.DataFrame:
         labels, _ = label_volume("harvard_oxford_sub_1mm", atlas_dir)
         out["nvox_1mm"] = count_voxels(labels, out["index"].to_numpy())
     return out
+
+
+#: readers of atlas releases in their own formats, named by a description's ``reader`` (atlas_descriptions.toml);
+#: atlases with a label table (TSV with a header) need none
+READERS = {"seitzman300": seitzman_table}

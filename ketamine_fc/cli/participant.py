@@ -121,8 +121,9 @@ def report_sessions(plan, failed, settings) -> None:
     for ses in plan.sessions:
         if ses.label in failed:
             continue
-        measures = session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "measures")
-        qc = session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "qc")
+        measures = session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "measures",
+                                  settings.atlas.atlas)
+        qc = session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "qc", settings.atlas.atlas)
         if not measures.is_file():
             continue
         row = read_tsv(measures).iloc[0]

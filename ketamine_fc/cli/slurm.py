@@ -139,7 +139,8 @@ def expected_outputs(settings, sessions) -> list[Path]:
     """The files a finished participant has: each planned session's network measures, then its report."""
     from ketamine_fc.workflows.outputs import session_output
 
-    files = [session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "measures") for ses in sessions]
+    files = [session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "measures", settings.atlas.atlas)
+             for ses in sessions]
     return files + [Path(settings.output_dir) / f"sub-{sessions[0].subject}.html"]
 
 

@@ -1,6 +1,9 @@
 """The paper's network measures: mean Fisher-z FC within and between sets of regions.
 
 Region sets are lists of atlas indices (Gordon parcel id 1-333; Seitzman ROI + 1000).
+
+Which regions form each set is the atlas's description (``ketamine_fc.atlases.descriptions.network_spec``),
+handed in as plain data (``spec``); without one, the paper's atlas (:data:`PAPER_SPEC`, the same data).
 """
 
 from __future__ import annotations
@@ -13,56 +16,84 @@ import pandas as pd
 #: candidate sgACC parcel lists (methods.md 3.2); the paper's own list is not known
 SGACC = {"core": (123, 280, 286), "extended": (117, 123, 125, 279, 280, 286)}
 MEASURES = ("dmn", "sgacc_dmn", "limbic", "visual")
-_LABEL = re.compile(r"^(Gordon|Seitzman)_(\d+)$")
+#: the paper's atlas (GordonSeitzman) as ``network_spec`` describes it: the DMN and visual sets are Gordon's Default
+#: and Visual communities, the sgACC candidates Gordon parcels; labels ``Gordon_<id>`` and ``Seitzman_<roi>``
+PAPER_SPEC = {
+    "sets": {"dmn": [["Gordon333", "Default"]], "visual": [["Gordon333", "Visual"]]},
+    "sgacc": {"atlas": "Gordon333", "offset": 0, "presets": {k: list(v) for k, v in SGACC.items()},
+              "indices": [1, 333]},
+    "prefixes": {"Gordon": 0, "Seitzman": 1000},
+}
+_LABEL = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_(\d+)$")
 
 
-def _gordon(table):
+def _members(table, atlas: str, values) -> list:
     if "atlas" in table:
-        return table[table["atlas"] == "Gordon333"]
-    return table[table["index"].astype(int) <= 333]
+        rows = table[table["atlas"] == atlas]
+    else:  # a table without the atlas column: the paper's Gordon parcels are the indices up to 333
+        rows = table[table["index"].astype(int) <= 333]
+    return sorted(int(i) for i in rows.loc[rows["network"].isin(list(values)), "index"])
 
 
-def network_sets(table: pd.DataFrame, sgacc="core") -> dict:
+def network_sets(table: pd.DataFrame, sgacc="core", spec: dict | None = None) -> dict:
     """Region indices of the DMN, sgACC, limbic and visual sets.
 
     Parameters
     ----------
     table : atlas table with ``index``, ``network`` and ``limbic_role`` (and ``atlas``)
-    sgacc : ``"core"`` (123, 280, 286), ``"extended"`` (adds 117, 125, 279) or explicit Gordon parcel ids
+    sgacc : ``"core"`` (123, 280, 286), ``"extended"`` (adds 117, 125, 279) or explicit Gordon parcel ids (with
+        ``spec``: a preset of the atlas or its own indices of the sgACC atlas)
+    spec : the atlas's sets (``ketamine_fc.atlases.descriptions.network_spec``); default :data:`PAPER_SPEC`
 
     Returns
     -------
     dict of sorted int lists: ``dmn`` (Gordon Default), ``sgacc``, ``limbic`` (regions with a limbic role:
     the 8 whole structures and the 2 thalamus spheres), ``visual`` (Gordon Visual).
     """
-    gordon = _gordon(table)
+    spec = PAPER_SPEC if spec is None else spec
+    sg = spec.get("sgacc") or {}
+    presets = sg.get("presets", {})
     if isinstance(sgacc, str):
-        if sgacc not in SGACC:
-            raise ValueError(f"unknown sgACC preset {sgacc!r}; use one of {', '.join(SGACC)} or a parcel list")
-        parcels = SGACC[sgacc]
+        if sgacc not in presets:
+            raise ValueError(f"unknown sgACC preset {sgacc!r}; use one of {', '.join(presets)} or a parcel list")
+        parcels = tuple(int(p) for p in presets[sgacc])
     else:
         parcels = tuple(int(p) for p in sgacc)
-        bad = [p for p in parcels if not 1 <= p <= 333]
+        if sg.get("indices"):
+            first, last = (int(v) for v in sg["indices"])
+            bad = [p for p in parcels if not first <= p <= last]
+        else:
+            own = set(table["index"].astype(int) - int(sg.get("offset", 0)))
+            bad = [p for p in parcels if p not in own]
+            first, last = (min(own), max(own)) if own else (0, 0)
         if bad or not parcels:
-            raise ValueError(f"sgACC parcels must be Gordon parcel ids 1-333, got {list(sgacc)}")
+            raise ValueError(f"sgACC parcels must be {sg.get('atlas', 'atlas')} parcel ids {first}-{last}, "
+                             f"got {list(sgacc)}")
     roles = table["limbic_role"] if "limbic_role" in table else pd.Series("", index=table.index)
     roles = roles.fillna("").astype(str)
     limbic = table.loc[roles.str.len().gt(0) & ~roles.isin(["n/a", "None", "nan"]), "index"]
+    sets = {name: sorted({i for atlas, value in members for i in _members(table, atlas, [value])})
+            for name, members in spec.get("sets", {}).items()}
+    offset = int(sg.get("offset", 0))
     return {
-        "dmn": sorted(int(i) for i in gordon.loc[gordon["network"] == "Default", "index"]),
-        "sgacc": sorted(set(parcels)),
+        "dmn": sets.get("dmn", []),
+        "sgacc": sorted({offset + p for p in parcels}),
         "limbic": sorted(int(i) for i in limbic),
-        "visual": sorted(int(i) for i in gordon.loc[gordon["network"] == "Visual", "index"]),
+        "visual": sets.get("visual", []),
     }
 
 
-def label_to_index(label) -> int:
-    """Atlas index of a region label (``Gordon_<id>`` -> id, ``Seitzman_<roi>`` -> 1000 + roi) or integer."""
+def label_to_index(label, prefixes: dict | None = None) -> int:
+    """Atlas index of a region label (``Gordon_<id>`` -> id, ``Seitzman_<roi>`` -> 1000 + roi) or integer.
+
+    ``prefixes`` maps each label prefix to its index offset (``network_spec``'s ``prefixes``; default the paper's).
+    """
     if isinstance(label, (int, np.integer)):
         return int(label)
+    prefixes = PAPER_SPEC["prefixes"] if prefixes is None else prefixes
     match = _LABEL.match(str(label))
-    if match:
-        return int(match.group(2)) + (1000 if match.group(1) == "Seitzman" else 0)
+    if match and match.group(1) in prefixes:
+        return int(match.group(2)) + int(prefixes[match.group(1)])
     if str(label).isdigit():
         return int(label)
     raise ValueError(f"cannot read a region index from the label {label!r}")
@@ -88,7 +119,7 @@ def between(fc_z, rows_a, rows_b):
     return _mean(vals)
 
 
-def network_measures(fc_z, labels_or_indices, sets: dict) -> dict:
+def network_measures(fc_z, labels_or_indices, sets: dict, prefixes: dict | None = None) -> dict:
     """Within-DMN, sgACC-DMN, within-limbic and within-visual mean Fisher-z FC.
 
     Parameters
@@ -96,6 +127,7 @@ def network_measures(fc_z, labels_or_indices, sets: dict) -> dict:
     fc_z : (R, R) Fisher-z matrix; NaN entries (missing regions) are skipped
     labels_or_indices : (R,) region index or label (``Gordon_12``, ``Seitzman_244``) of each row
     sets : output of :func:`network_sets`
+    prefixes : label prefix -> index offset, for labels (default the paper's atlas)
 
     Returns
     -------
@@ -106,7 +138,7 @@ def network_measures(fc_z, labels_or_indices, sets: dict) -> dict:
     fc_z = np.asarray(fc_z, dtype=float)
     if fc_z.ndim != 2 or fc_z.shape[0] != fc_z.shape[1] or fc_z.shape[0] != len(labels_or_indices):
         raise ValueError(f"FC matrix {fc_z.shape} does not match {len(labels_or_indices)} region labels")
-    pos = {label_to_index(v): i for i, v in enumerate(labels_or_indices)}
+    pos = {label_to_index(v, prefixes): i for i, v in enumerate(labels_or_indices)}
     rows = {k: [pos[int(i)] for i in v if int(i) in pos] for k, v in sets.items()}
     out = {}
     for name in ("dmn", "limbic", "visual"):

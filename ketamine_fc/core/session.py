@@ -22,7 +22,7 @@ def set_coverage(sets: dict, table: pd.DataFrame, lost_labels) -> dict:
 
 
 def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, min_frames: int,
-                         min_coverage: float = 0.5, run_labels=None) -> dict:
+                         min_coverage: float = 0.5, run_labels=None, network_spec: dict | None = None) -> dict:
     """FC and network measures of one session from its runs (each cleaned separately).
 
     Parameters
@@ -34,6 +34,7 @@ def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, 
     min_frames : retained frames below which the session is excluded from group analysis
     min_coverage : a session that keeps a smaller fraction of the regions of any network set is excluded
     run_labels : names of the runs in exclusion reasons (default run-1, run-2 ...)
+    network_spec : the atlas's network sets (:func:`ketamine_fc.core.networks.network_sets`; default the paper's)
 
     Returns
     -------
@@ -55,7 +56,7 @@ def session_connectivity(run_timeseries, run_qc, table: pd.DataFrame, *, sgacc, 
     for q in run_qc:
         for kind in ("absent", "missing", "shrunk"):
             lost.update({lab: kind for lab in q.get(f"{kind}_regions", []) if lab not in lost})
-    sets = network_sets(table, sgacc=list(sgacc))
+    sets = network_sets(table, sgacc=sgacc if isinstance(sgacc, str) else list(sgacc), spec=network_spec)
     coverage = set_coverage(sets, table, lost)
     for name, (kept, total, frac) in coverage.items():
         if total and frac < min_coverage:

@@ -22,15 +22,16 @@ from ketamine_fc.core.stats.multiple import fdr_bh
 from ketamine_fc.group.analyses import CONVENTIONS, lme_design
 from ketamine_fc.group.inputs import _read
 from ketamine_fc.group.qc import atlas_centroids, atlas_table_path, matrix_path, output_dir_of, read_edges
+from ketamine_fc.utils.derivatives import SEG
 
 LOGGER = logging.getLogger("ketamine_fc.group")
 TERMS = {"time": "time", "time:response": "timexresponse"}  # term -> file-name slug
 SGACC_DEFAULT = (123, 280, 286)
 
 
-def _regions(out_dir, labels, space) -> pd.DataFrame:
+def _regions(out_dir, labels, space, seg=SEG) -> pd.DataFrame:
     """Label, atlas index, network, limbic role and centroid (mm) of every region of the matrices."""
-    cent, indices, atlas, _ = atlas_centroids(out_dir, labels, space)
+    cent, indices, atlas, _ = atlas_centroids(out_dir, labels, space, seg)
     regions = pd.DataFrame({"label": labels})
     regions[["x", "y", "z"]] = cent if cent is not None else np.nan
     regions["index"] = indices if indices is not None else np.nan
@@ -143,7 +144,8 @@ def connectome_tables(inputs, params) -> dict:
     paths = [p for p in paths if p is not None]
     labels, i, j, Z = read_edges(paths)
     space = re.search(r"_space-([^_]+)", paths[0].name)
-    regions = _regions(out_dir, labels, space.group(1) if space else None)
+    seg = re.search(r"_seg-([^_]+)", paths[0].name)
+    regions = _regions(out_dir, labels, space.group(1) if space else None, seg.group(1) if seg else SEG)
     groups = sessions["participant_id"].to_numpy()
     LOGGER.info("Connectome: fitting the LME to %d edges of %d sessions (%d patients), both conventions",
                 Z.shape[1], Z.shape[0], len(set(groups)))

@@ -121,18 +121,19 @@ def _centroids(atlas: Path, indices) -> np.ndarray:
     return region_centroids_mm(data[..., 0] if data.ndim == 4 else data, img.affine, indices)
 
 
-def atlas_centroids(output_dir, labels, space=None):
+def atlas_centroids(output_dir, labels, space=None, seg=SEG):
     """Centroids (mm) of the regions ``labels`` in the atlas written to ``OUTPUT_DIR/atlases``.
 
     The atlas is a volume grid (``*_dseg.nii.gz``) or the fs_LR grayordinates (``*_dseg.dlabel.nii``, cortical
     vertices placed on the fs_LR 32k group-average midthickness surfaces). Returns ``(centroids, indices,
     atlas_name, n_grids)``: centroids (n_labels, 3) and atlas indices (NaN for a label absent from the region
     table or the atlas), the atlas file used and how many were found (the first in name order is used). Without
-    an atlas: ``(None, None, None, 0)``.
+    an atlas: ``(None, None, None, 0)``. ``seg`` is the atlas name (the matrices' ``seg-`` entity).
     """
     folder = Path(output_dir) / "atlases"
     grids = []
-    for pattern in ([f"{ATLAS_PREFIX}_space-{space}_*"] if space else []) + [f"{ATLAS_PREFIX}_*"]:
+    prefix = f"atlas-{seg}"
+    for pattern in ([f"{prefix}_space-{space}_*"] if space else []) + [f"{prefix}_*"]:
         grids = sorted(g for suffix in ATLAS_SUFFIXES for g in folder.glob(pattern + suffix))
         grids = [g for g in grids if atlas_table_path(g).exists()]
         if grids:
@@ -204,11 +205,13 @@ def qc_fc_tables(inputs, params) -> dict:
     paths = [p for p, h in zip(paths, have) if h]
     labels, i, j, edges = read_edges(paths)
     space = re.search(r"_space-([^_]+)", paths[0].name)
-    cent, indices, atlas, n_grids = atlas_centroids(out_dir, labels, space.group(1) if space else None)
+    seg = re.search(r"_seg-([^_]+)", paths[0].name)
+    seg = seg.group(1) if seg else SEG
+    cent, indices, atlas, n_grids = atlas_centroids(out_dir, labels, space.group(1) if space else None, seg)
     distance = qc_stats.edge_distances(cent, i, j) if cent is not None else np.full(i.size, np.nan)
     if cent is None:
         LOGGER.warning("QC-FC: no atlas (%s_*dseg.nii.gz with its .tsv) in %s; the distance dependence is n/a",
-                       ATLAS_PREFIX, Path(out_dir) / "atlases")
+                       f"atlas-{seg}", Path(out_dir) / "atlases")
     fd = sessions["mean_fd"].to_numpy(float)
     rows, edge_table = [], None
     for name, mask in sample_masks(sessions, params).items():

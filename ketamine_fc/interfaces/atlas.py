@@ -1,4 +1,5 @@
-"""Nipype interfaces: the combined Gordon 333 + Seitzman subcortical atlas on a BOLD grid or on CIFTI grayordinates."""
+"""Nipype interfaces: the atlas (default the combined Gordon 333 + Seitzman subcortical) on a BOLD grid or on CIFTI
+grayordinates."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import os
 
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
+from ketamine_fc.atlases.descriptions import DEFAULT_ATLAS
+
 
 class _BuildAtlasInputSpec(BaseInterfaceInputSpec):
     reference = File(exists=True, mandatory=True, desc="image on the target grid (BOLD, boldref or mask)")
     mask = File(exists=True, desc="BOLD brain mask, for voxel counts")
     atlas_dir = traits.Either(None, traits.Str, usedefault=True, desc="directory with the atlas files")
+    atlas = traits.Str(DEFAULT_ATLAS, usedefault=True, desc="atlas description (--atlas)")
     hippocampus_split_y = traits.Float(-21.0, usedefault=True)
     min_region_voxels = traits.Int(3, usedefault=True)
 
@@ -31,7 +35,8 @@ class BuildAtlas(SimpleInterface):
 
         atlas = load_atlas(self.inputs.reference, atlas_dir=self.inputs.atlas_dir,
                            hippocampus_split_y=self.inputs.hippocampus_split_y,
-                           mask_img=self.inputs.mask or None, min_voxels=self.inputs.min_region_voxels)
+                           mask_img=self.inputs.mask or None, min_voxels=self.inputs.min_region_voxels,
+                           atlas=self.inputs.atlas)
         self._results["dseg"] = os.path.join(runtime.cwd, "atlas_dseg.nii.gz")
         self._results["table"] = os.path.join(runtime.cwd, "atlas_dseg.tsv")
         atlas.dseg.to_filename(self._results["dseg"])
@@ -42,6 +47,7 @@ class BuildAtlas(SimpleInterface):
 class _BuildCiftiAtlasInputSpec(BaseInterfaceInputSpec):
     reference = File(exists=True, mandatory=True, desc="a dtseries on the target grayordinates (fs_LR 91k)")
     atlas_dir = traits.Either(None, traits.Str, usedefault=True, desc="directory with the atlas files")
+    atlas = traits.Str(DEFAULT_ATLAS, usedefault=True, desc="atlas description (--atlas)")
     hippocampus_split_y = traits.Float(-21.0, usedefault=True)
     min_region_voxels = traits.Int(3, usedefault=True)
 
@@ -57,7 +63,7 @@ class BuildCiftiAtlas(SimpleInterface):
 
         atlas = load_cifti_atlas(self.inputs.reference, atlas_dir=self.inputs.atlas_dir,
                                  hippocampus_split_y=self.inputs.hippocampus_split_y,
-                                 min_voxels=self.inputs.min_region_voxels)
+                                 min_voxels=self.inputs.min_region_voxels, atlas=self.inputs.atlas)
         self._results["dseg"] = str(write_cifti_atlas(atlas, os.path.join(runtime.cwd, "atlas_dseg.dlabel.nii")))
         self._results["table"] = os.path.join(runtime.cwd, "atlas_dseg.tsv")
         atlas.table.to_csv(self._results["table"], sep="\t", index=False, na_rep="n/a")

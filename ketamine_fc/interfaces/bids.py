@@ -6,6 +6,7 @@ import shutil
 
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
+from ketamine_fc.atlases.descriptions import output_name, sidecar_description
 from ketamine_fc.utils.derivatives import SEG, atomic_path, bids_path, sidecar, sidecar_path, write_json
 
 
@@ -59,12 +60,9 @@ class WriteDerivatives(SimpleInterface):
         return runtime
 
 
-VOLUME_DESCRIPTION = ("Gordon 333 cortical parcels plus Seitzman 300 subcortical and cerebellar ROIs (limbic ROIs "
-                      "expanded to Harvard-Oxford structures) resampled to the BOLD grid with nearest neighbour.")
-CIFTI_DESCRIPTION = ("Gordon 333 cortical parcels on the fs_LR 32k cortical grayordinates (the Gordon fs_LR dlabel) "
-                     "plus Seitzman 300 subcortical and cerebellar ROIs on the voxel grayordinates (limbic ROIs "
-                     "expanded to the CIFTI structures, the antero-medial thalamus spheres within the thalamus), as a "
-                     "CIFTI-2 dlabel on the grayordinates of the dense time series.")
+#: the sidecar descriptions of the paper's atlas (its description's ``volume_description``, ``cifti_description``)
+VOLUME_DESCRIPTION = sidecar_description(SEG)
+CIFTI_DESCRIPTION = sidecar_description(SEG, cifti=True)
 
 
 class _WriteAtlasInputSpec(BaseInterfaceInputSpec):
@@ -75,6 +73,8 @@ class _WriteAtlasInputSpec(BaseInterfaceInputSpec):
     res = traits.Either(None, traits.Str, usedefault=True)
     den = traits.Either(None, traits.Str, usedefault=True, desc="grayordinate density (CIFTI atlases)")
     grid = traits.Str("", usedefault=True, desc="grid tag, used in the name when there is no res")
+    atlas = traits.Str(SEG, usedefault=True, desc="the atlas (--atlas): names the files, describes the sidecar")
+    atlas_dir = traits.Either(None, traits.Str, usedefault=True, desc="directory with the atlas descriptions")
     parameters = traits.Dict()
 
 
@@ -93,12 +93,12 @@ class WriteAtlas(SimpleInterface):
         from pathlib import Path
 
         inputs = self.inputs
-        stem = f"atlas-{SEG}_space-{inputs.space}" + (f"_res-{inputs.res}" if inputs.res else
+        stem = f"atlas-{output_name(inputs.atlas, inputs.atlas_dir)}_space-{inputs.space}" + (f"_res-{inputs.res}" if inputs.res else
                                                       f"_den-{inputs.den}" if inputs.den else
                                                       f"_desc-{inputs.grid}" if inputs.grid else "")
         folder = Path(inputs.output_dir) / "atlases"
         cifti = str(inputs.dseg).endswith(".dlabel.nii")
-        meta = sidecar(CIFTI_DESCRIPTION if cifti else VOLUME_DESCRIPTION,
+        meta = sidecar(sidecar_description(inputs.atlas, inputs.atlas_dir, cifti=cifti),
                        dict(inputs.parameters) if inputs.parameters else None)
         for key, ext in (("dseg", "_dseg.dlabel.nii" if cifti else "_dseg.nii.gz"), ("table", "_dseg.tsv")):
             out = folder / (stem + ext)

@@ -7,7 +7,7 @@ import os
 
 import pandas as pd
 from nipype.interfaces.base import (BaseInterfaceInputSpec, File, InputMultiObject, SimpleInterface, TraitedSpec,
-                                    traits)
+                                    isdefined, traits)
 
 from ketamine_fc.core.session import session_connectivity
 
@@ -22,6 +22,8 @@ class _SessionFCInputSpec(BaseInterfaceInputSpec):
     participant_id = traits.Str(mandatory=True)
     session_id = traits.Str("n/a", usedefault=True)
     run_labels = traits.List(traits.Str, desc="run labels, same order as timeseries")
+    atlas = traits.Str(desc="atlas description whose network sets are measured (default the paper's)")
+    atlas_dir = traits.Str(desc="directory with the atlas files and descriptions")
 
 
 class _SessionFCOutputSpec(TraitedSpec):
@@ -43,8 +45,15 @@ class SessionConnectivity(SimpleInterface):
         qcs = [json.load(open(f)) for f in self.inputs.qc]
         table = pd.read_csv(self.inputs.table, sep="\t", keep_default_na=False, na_values=["n/a"])
         labels = self.inputs.run_labels or [f"run-{i + 1}" for i in range(len(qcs))]
-        out = session_connectivity(runs, qcs, table, sgacc=self.inputs.sgacc, min_frames=self.inputs.min_frames,
-                                   min_coverage=self.inputs.min_coverage, run_labels=labels)
+        sgacc, spec = list(self.inputs.sgacc), None
+        if isdefined(self.inputs.atlas):
+            from ketamine_fc.atlases.descriptions import network_spec, sgacc_for
+
+            atlas_dir = self.inputs.atlas_dir if isdefined(self.inputs.atlas_dir) else None
+            spec = network_spec(self.inputs.atlas, atlas_dir)
+            sgacc = sgacc_for(self.inputs.atlas, sgacc, atlas_dir)
+        out = session_connectivity(runs, qcs, table, sgacc=sgacc, min_frames=self.inputs.min_frames,
+                                   min_coverage=self.inputs.min_coverage, run_labels=labels, network_spec=spec)
         files = {"relmat_r": out["r"], "relmat_z": out["z"], "relmat_limbic": out["limbic_z"]}
         for key, frame in files.items():
             self._results[key] = os.path.join(runtime.cwd, f"{key}.tsv")

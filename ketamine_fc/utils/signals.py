@@ -65,7 +65,7 @@ def extract_volume(bold, mask, dseg, table: pd.DataFrame, *, tr: float, subcorti
                                    adjacent_cortex_mm=adjacent_cortex_mm, subcortical_cleanup=subcortical_cleanup)
     covered = np.mean(plan.region_voxels[cortical] > 0) if cortical.any() else 1.0
     if covered < 0.5:
-        raise InputError(f"only {covered:.0%} of the Gordon parcels fall inside this BOLD's brain mask: the "
+        raise InputError(f"only {covered:.0%} of the cortical parcels fall inside this BOLD's brain mask: the "
                          "image does not look like it is in MNI space (check --space)", path=bold)
     res = stream_bold(bold, plan.mask_index, plan.weights, plan.gather)
     if res.voxel_std.size and not np.any(res.voxel_std > 0):

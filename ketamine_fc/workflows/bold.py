@@ -113,7 +113,8 @@ def init_bold_wf(*, denoise: DenoiseParams = DenoiseParams(), atlas: AtlasParams
 
 
 def init_atlas_wf(*, atlas: AtlasParams = AtlasParams(), cifti: bool = False, name: str = "atlas_wf"):
-    """The combined Gordon 333 + Seitzman subcortical atlas on a reference grid (or on CIFTI grayordinates).
+    """The atlas of ``atlas.atlas`` (default the combined Gordon 333 + Seitzman subcortical atlas) on a reference
+    grid (or on CIFTI grayordinates).
 
     .. workflow::
 
@@ -141,7 +142,7 @@ def init_atlas_wf(*, atlas: AtlasParams = AtlasParams(), cifti: bool = False, na
     inputnode = pe.Node(niu.IdentityInterface(fields=["reference"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["dseg", "table"]), name="outputnode")
     builder = BuildCiftiAtlas if cifti else BuildAtlas
-    build = pe.Node(builder(atlas_dir=str(atlas.atlas_dir) if atlas.atlas_dir else None,
+    build = pe.Node(builder(atlas_dir=str(atlas.atlas_dir) if atlas.atlas_dir else None, atlas=atlas.atlas,
                             hippocampus_split_y=atlas.hippocampus_split_y, min_region_voxels=atlas.min_region_voxels),
                     name="build_atlas", mem_gb=0.5)
     workflow.connect([

@@ -41,10 +41,10 @@ SESSION_OUTPUTS = {
 }
 
 
-def _entities(field, entities, extra, space):
+def _entities(field, entities, extra, space, seg=SEG):
     ents = dict(entities, **extra)
     if field not in ("censoring", "design", "qc"):
-        ents.update(spatial_entities(space), segmentation=SEG)
+        ents.update(spatial_entities(space), segmentation=seg)
     return ents
 
 
@@ -54,20 +54,21 @@ def spatial_entities(space) -> dict:
     return {"space": space} if isinstance(space, str) else dict(space)
 
 
-def session_output(output_dir, entities: dict, space, field: str):
+def session_output(output_dir, entities: dict, space, field: str, seg: str = SEG):
     """Path of one session output (``measures``, ``qc``, ``relmat_z`` ...) under ``output_dir``.
 
-    ``space`` is the space name or the spatial entities of the session's runs (``RunInputs.spatial``).
+    ``space`` is the space name or the spatial entities of the session's runs (``RunInputs.spatial``); ``seg`` the
+    atlas name (``--atlas``).
     """
     extra, suffix, _ = SESSION_OUTPUTS[field]
-    return bids_path(output_dir, _entities(field, entities, extra, space), suffix, ".tsv")
+    return bids_path(output_dir, _entities(field, entities, extra, space, seg), suffix, ".tsv")
 
 
 def _sink(workflow, inputnode, outputs, *, output_dir, entities, parameters, space, sources=(), meta_fields=(),
-          metadata=None):
+          metadata=None, seg=SEG):
     specs = {}
     for field, (extra, suffix, description) in outputs.items():
-        specs[field] = {"entities": _entities(field, entities, extra, space), "suffix": suffix,
+        specs[field] = {"entities": _entities(field, entities, extra, space, seg), "suffix": suffix,
                         "description": description}
     node = pe.Node(WriteDerivatives(output_dir=str(output_dir), specs=specs, parameters=parameters,
                                     sources=[str(s) for s in sources], meta_fields=list(meta_fields),
@@ -78,7 +79,7 @@ def _sink(workflow, inputnode, outputs, *, output_dir, entities, parameters, spa
 
 
 def init_run_derivatives_wf(*, output_dir, entities: dict, space, parameters: dict, source_files=(),
-                            metadata=None, name="run_derivatives_wf"):
+                            metadata=None, seg=SEG, name="run_derivatives_wf"):
     """Write one run's censoring table, design, region time series and region QC.
 
     .. workflow::
@@ -89,18 +90,18 @@ def init_run_derivatives_wf(*, output_dir, entities: dict, space, parameters: di
 
     ``space`` is the space name, or the spatial entities of the run (``{"space": "fsLR", "den": "91k"}`` for
     grayordinates). The run QC (``inputnode.qc``) goes into the sidecar of the time series; ``metadata`` (for
-    example the ``RepetitionTime``) into every sidecar. Nothing is written before ``inputnode.ready`` is set (connect the
+    example the ``RepetitionTime``) into every sidecar; ``seg`` is the atlas name (``--atlas``). Nothing is written before ``inputnode.ready`` is set (connect the
     session's result to it, so that a session is written whole or not at all).
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=list(RUN_OUTPUTS) + ["qc", "ready"]), name="inputnode")
     node = _sink(workflow, inputnode, RUN_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,
-                 space=space, sources=source_files, meta_fields=["timeseries"], metadata=metadata)
+                 space=space, sources=source_files, meta_fields=["timeseries"], metadata=metadata, seg=seg)
     workflow.connect([(inputnode, node, [("qc", "metadata_file"), ("ready", "ready")])])
     return workflow
 
 
-def init_session_derivatives_wf(*, output_dir, entities: dict, space, parameters: dict, metadata=None,
+def init_session_derivatives_wf(*, output_dir, entities: dict, space, parameters: dict, metadata=None, seg=SEG,
                                 name="session_derivatives_wf"):
     """Write one session's FC matrices, network measures and QC.
 
@@ -113,5 +114,5 @@ def init_session_derivatives_wf(*, output_dir, entities: dict, space, parameters
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=list(SESSION_OUTPUTS)), name="inputnode")
     _sink(workflow, inputnode, SESSION_OUTPUTS, output_dir=output_dir, entities=entities, parameters=parameters,
-          space=space, metadata=metadata)
+          space=space, metadata=metadata, seg=seg)
     return workflow

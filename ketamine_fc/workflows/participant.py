@@ -67,12 +67,13 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
         fc_wf = init_session_fc_wf(participant_id=f"sub-{subject}", session_id=f"ses-{ses.session}" if ses.session
                                    else None, sgacc=settings.atlas.sgacc, min_frames=ses.min_frames,
                                    min_coverage=settings.inclusion.min_coverage,
-                                   run_labels=[r.short_label for r in runs], name=f"{ses.name}_fc_wf")
+                                   run_labels=[r.short_label for r in runs], atlas=settings.atlas.atlas,
+                                   atlas_dir=_atlas_dir(settings), name=f"{ses.name}_fc_wf")
         ds_ses = init_session_derivatives_wf(
             output_dir=settings.output_dir, entities=ses.entities, space=runs[0].spatial,
             parameters=params, metadata={"MinimumRetainedFrames": ses.min_frames, **note,
                                          **surface_metadata(runs[0], settings)},
-            name=f"{ses.name}_derivatives_wf")
+            seg=settings.atlas.atlas, name=f"{ses.name}_derivatives_wf")
         merge_run_reports = pe.Node(niu.Merge(len(runs)), name=f"{ses.name}_merge_run_reports",
                                     run_without_submitting=True)
         ses_report = pe.Node(SessionReportlet(label=_session_label(ses), min_frames=ses.min_frames,
@@ -84,7 +85,7 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
             ds_run = init_run_derivatives_wf(
                 output_dir=settings.output_dir, entities=run.entities, space=run.spatial, parameters=params,
                 metadata={"RepetitionTime": run.tr, **note, **surface_metadata(run, settings)},
-                source_files=_sources(run), name=f"{run.name}_derivatives_wf")
+                source_files=_sources(run), seg=settings.atlas.atlas, name=f"{run.name}_derivatives_wf")
             run_report = pe.Node(RunReportlet(label=run.short_label, fd_thresh=settings.denoise.fd_thresh, tr=run.tr,
                                               surfaces=_surface_list(run), atlas_dir=_atlas_dir(settings)),
                                  name=f"{run.name}_run_report")
@@ -128,7 +129,8 @@ def _atlas_per_grid(workflow, sessions, settings) -> dict:
             atlas_wf = init_atlas_wf(atlas=settings.atlas, cifti=run.cifti, name=f"atlas_{k}_wf")
             atlas_wf.inputs.inputnode.reference = run.bold if run.cifti else run.mask
             ds_atlas = pe.Node(WriteAtlas(output_dir=str(settings.output_dir), space=run.space, res=run.res,
-                                          den=run.den, grid=_grid_tag(run.grid),
+                                          den=run.den, grid=_grid_tag(run.grid), atlas=settings.atlas.atlas,
+                                          atlas_dir=_atlas_dir(settings),
                                           parameters=settings.parameters("participant")),
                                name=f"ds_atlas_{k}", run_without_submitting=True)
             workflow.connect([(atlas_wf, ds_atlas, [("outputnode.dseg", "dseg"), ("outputnode.table", "table")])])

@@ -9,7 +9,8 @@ from ketamine_fc.interfaces.connectivity import SessionConnectivity
 
 
 def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, min_frames: int,
-                       min_coverage: float = 0.5, run_labels=(), name: str = "session_fc_wf"):
+                       min_coverage: float = 0.5, run_labels=(), atlas: str | None = None, atlas_dir=None,
+                       name: str = "session_fc_wf"):
     """Fisher-z FC matrices and the four network measures of one session.
 
     .. workflow::
@@ -25,6 +26,9 @@ def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, mi
     table : str
         Atlas region table.
 
+    ``atlas`` (with ``atlas_dir``) names the atlas description whose network sets are measured (default the
+    paper's).
+
     Outputs
     -------
     relmat_r, relmat_z, relmat_limbic, measures, qc
@@ -35,7 +39,9 @@ def init_session_fc_wf(*, participant_id: str, session_id: str | None, sgacc, mi
                          name="outputnode")
     fc = pe.Node(SessionConnectivity(participant_id=participant_id, session_id=session_id or "n/a",
                                      sgacc=list(sgacc), min_frames=int(min_frames), min_coverage=float(min_coverage),
-                                     run_labels=[str(r) for r in run_labels]), name="connectivity")
+                                     run_labels=[str(r) for r in run_labels],
+                                     **({"atlas": str(atlas)} if atlas else {}),
+                                     **({"atlas_dir": str(atlas_dir)} if atlas_dir else {})), name="connectivity")
     workflow.connect([
         (inputnode, fc, [("timeseries", "timeseries"), ("qc", "qc"), ("table", "table")]),
         (fc, outputnode, [("relmat_r", "relmat_r"), ("relmat_z", "relmat_z"), ("relmat_limbic", "relmat_limbic"),

@@ -56,6 +56,7 @@ def _non_default_args(tmp_path):
             "--bpf-order", "3", "--bpf-padtype", "odd", "--bpf-padlen", "50", "--denoise-order", "regress-filter", "--no-detrend", "--no-subcortical-cleanup",
             "--adjacent-cortex-mm", "25", "--sgacc", "extended", "--hippocampus-split-y", "-25",
             "--min-region-voxels", "5", "--min-region-coverage", "0.6", "--atlas-dir", str(tmp_path / "atlases"),
+            "--atlas", "Toy6",
             "--min-frames", "100", "--min-time", "300", "--min-coverage", "0.7",
             "--patient-group", "TRD", "--control-group", "HC", "--baseline-timepoint", "screen",
             "--response-timepoint", "week4", "--timepoints", "screen", "week4", "--pre-sessions", "ses-a", "b",
