@@ -173,17 +173,10 @@ def collect_runs(fmriprep_dir, *, participant_label=(), session_label=(), task="
         return collect_cifti_runs(fmriprep_dir, participant_label=participant_label, session_label=session_label,
                                   task=task, space=space, den=den, layout=layout)
     layout = layout or index_derivatives(fmriprep_dir)
-    subjects = layout.get_subjects()
-    wanted = list(dict.fromkeys(_strip(p, "sub-") for p in participant_label)) or sorted(subjects)
-    problems = []
-    for lab in wanted:
-        if lab not in subjects:
-            shown = ", ".join("sub-" + s for s in sorted(subjects)[:10]) or "none"
-            problems.append(Problem(f"participant sub-{lab} does not exist in {fmriprep_dir} (found: {shown})",
-                                    subject=lab))
+    present, problems = _wanted_subjects(layout, participant_label, fmriprep_dir)
     sessions = list(dict.fromkeys(_strip(s, "ses-") for s in session_label))
     runs = []
-    for lab in (w for w in wanted if w in subjects):
+    for lab in present:
         query = dict(subject=lab, task=task, datatype="func", extension=[".nii.gz", ".nii"])
         if sessions:
             query["session"] = sessions
