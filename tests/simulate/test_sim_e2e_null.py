@@ -1,0 +1,34 @@
+"""End to end through the demo on a ``--null`` cohort: no imaging effect at the Bonferroni threshold.
+
+A module of its own, so that CI's ``--dist loadscope`` runs it beside the planted demo (test_sim_e2e.py).
+"""
+
+import pytest
+
+from test_sim_e2e import _run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def null(tmp_path_factory, atlas_dir):
+    # One null realization: each Bonferroni-tested outcome passes by chance at about the nominal rate (region-level
+    # repeated simulations, 300 studies of this size: 1.0-1.3 % per limbic term at p < 0.00625 under the paper's
+    # convention). Since the simulator re-drew the limbic signals for the limbic-DMN subnetwork, seeds 2 and 3 give
+    # a within-limbic pass (p 0.0016 at seed 3); 4 and 5 do not: this test uses 4 (a regression test of the
+    # pipeline on one null dataset, not a rate; benchmarks/nbs_null_simulations.py measures rates).
+    return _run(tmp_path_factory.mktemp("null"), atlas_dir, "--null", "--seed", "4")
+
+
+def test_null_cohort_shows_no_imaging_effect(null):
+    code, lme, primary = null
+    assert code == 0
+    imaging = [o for o in primary.index if o.split(" ")[0] in ("dmn", "sgacc_dmn", "limbic")]
+    assert len(imaging) == 6
+    # no outcome passes under both conventions; under the paper's (anti-conservative: about twice the nominal
+    # rate at the Bonferroni threshold) a pass on a null cohort is flagged as a decision the other would change
+    rows = primary.loc[imaging]
+    assert not (rows["passes_bonferroni"].astype(bool) & rows["passes_alternative"].astype(bool)).any()
+    assert not rows["passes_alternative"].astype(bool).any()
+    assert (rows["passes_bonferroni"].astype(bool) <= rows["decision_differs"].astype(bool)).all()
+    assert (lme.xs("visual", level="measure").loc[["time", "time:response"], "p"] > 0.00625).all()
