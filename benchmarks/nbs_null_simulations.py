@@ -36,7 +36,7 @@ import numpy as np
 from ketamine_fc.core.networks import network_sets
 from ketamine_fc.core.stats.edgewise import fit_edges
 from ketamine_fc.core.stats.nbs import BetweenParticipantT, WithinParticipantT, nbs
-from ketamine_fc.simulate.bold import region_signals, subnetwork_mixing, subnetwork_pair_fraction
+from ketamine_fc.simulate.bold import plant_what_the_model_can, region_signals, subnetwork_pair_fraction
 from ketamine_fc.simulate.design import Effects, make_study, subnetwork_sets
 
 TERMS = ["intercept", "time", "time:response"]
@@ -64,10 +64,7 @@ def study_data(seed, table, sets, effects, n_frames):
     """Fisher-z edge vectors of the patients' sessions, the design and the groups of one simulated study."""
     st = make_study(seed=seed, effects=effects)
     targets = st.targets[st.targets["participant_id"].str.startswith("sub-P")].copy()
-    fraction = subnetwork_pair_fraction(table, sets)
-    targets["limbic_dmn_subnetwork"] = [  # what the signal model can plant (as the simulator's writer records)
-        subnetwork_mixing(r["dmn"], r["limbic"], r["limbic_dmn_subnetwork"], fraction)["z"]
-        for _, r in targets.iterrows()]
+    plant_what_the_model_can(targets, subnetwork_pair_fraction(table, sets))  # as the simulator's writer records
     rng = np.random.default_rng([seed, 1])
     iu = np.triu_indices(len(table), 1)
     Z, time_, resp, groups = [], [], [], []

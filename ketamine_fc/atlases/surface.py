@@ -142,6 +142,18 @@ def surface_source(surfaces=None, atlas_dir=None) -> dict:
                for h, k in GROUP_SURFACES.items()}}
 
 
+def surface_meshes(surfaces=None, atlas_dir=None) -> dict:
+    """``{"L": (coords, faces), "R": ...}`` of the midthickness surfaces: the given ones, else the group's."""
+    import nibabel as nb
+
+    paths = dict(surfaces) if surfaces else {h: resolve(k, atlas_dir) for h, k in GROUP_SURFACES.items()}
+    meshes = {}
+    for hemi in ("L", "R"):
+        gii = nb.load(str(paths[hemi]))
+        meshes[hemi] = (gii.agg_data("pointset"), gii.agg_data("triangle"))
+    return meshes
+
+
 def surface_coords(surfaces=None, atlas_dir=None) -> dict:
     """World (mm) vertex coordinates per hemisphere (``"L"``, ``"R"``): the given surfaces, else the group's."""
     if surfaces:

@@ -62,24 +62,16 @@ def _volume_atlas_figure(dseg_file, mean_file, table, lost):
 
 def _cifti_atlas_figure(dlabel_file, table, lost, surfaces, atlas_dir):
     """The cortical parcels on the midthickness surfaces (the participant's, else the group average)."""
-    from ketamine_fc.atlases.surface import read_cifti_atlas
+    from ketamine_fc.atlases.surface import GROUP_SURFACES_NAME, read_cifti_atlas, surface_meshes
     from ketamine_fc.reports.participant_figures import surface_atlas_figure
     from ketamine_fc.utils.cifti_io import CORTEX
 
     labels, grays = read_cifti_atlas(dlabel_file)
-    if surfaces:
-        paths = dict(zip("LR", surfaces))
-        which = "the participant's fs_LR 32k midthickness surfaces"
-    else:
-        from ketamine_fc.atlases.registry import resolve
-        from ketamine_fc.atlases.surface import GROUP_SURFACES, GROUP_SURFACES_NAME
-
-        paths = {h: resolve(key, atlas_dir) for h, key in GROUP_SURFACES.items()}
-        which = f"the {GROUP_SURFACES_NAME} midthickness surfaces"
-    meshes, per_vertex = {}, {}
+    meshes = surface_meshes(dict(zip("LR", surfaces)) if surfaces else None, atlas_dir)
+    which = ("the participant's fs_LR 32k midthickness surfaces" if surfaces else
+             f"the {GROUP_SURFACES_NAME} midthickness surfaces")
+    per_vertex = {}
     for hemi, name in zip("LR", CORTEX):
-        gii = nb.load(str(paths[hemi]))
-        meshes[hemi] = (gii.agg_data("pointset"), gii.agg_data("triangle"))
         model = grays.model(name)
         per_vertex[hemi] = np.zeros(model.n_vertices, dtype=np.int64)
         per_vertex[hemi][model.vertices] = labels[model.columns]

@@ -74,25 +74,25 @@ def seed_surface_figure(panels, meshes, folder, name: str) -> Path:
     Parameters
     ----------
     panels : list of (title, values)
-        Seed title and ``{"left": (n_vertices,), "right": (n_vertices,)}`` vertex values (the t of the vertex's
-        parcel; 0 off the parcels).
+        Seed title and ``{"L": (n_vertices,), "R": (n_vertices,)}`` vertex values (the t of the vertex's parcel;
+        0 off the parcels).
     meshes : dict
-        ``{"left": (coords, faces), "right": (coords, faces)}`` of the surface drawn on.
+        ``{"L": (coords, faces), "R": (coords, faces)}`` of the surface drawn on.
     """
-    from nilearn import plotting
+    from ketamine_fc.reports.participant_figures import SURFACE_VIEWS, surface_view
 
-    vmax = max(_vmax(np.r_[v["left"], v["right"]]) for _, v in panels)
-    views = [("left", "lateral"), ("left", "medial"), ("right", "medial"), ("right", "lateral")]
-    fig, axes = plt.subplots(len(panels), 4, figsize=(12, 2.9 * len(panels)), squeeze=False,
-                             subplot_kw={"projection": "3d"})
+    vmax = max(_vmax(np.r_[v["L"], v["R"]]) for _, v in panels)
+    norm, cmap = matplotlib.colors.Normalize(-vmax, vmax), plt.get_cmap("RdBu_r")
+    fig, axes = plt.subplots(len(panels), len(SURFACE_VIEWS), figsize=(11, 2.4 * len(panels)), squeeze=False)
     for row, (title, values) in zip(axes, panels):
-        for k, (ax, (hemi, view)) in enumerate(zip(row, views)):
-            plotting.plot_surf_stat_map(meshes[hemi], values[hemi], hemi=hemi, view=view, axes=ax, figure=fig,
-                                        cmap="RdBu_r", vmax=vmax, symmetric_cbar=True, colorbar=False)
-            ax.set_title(f"{title}\n{hemi} {view}" if k == 0 else f"{hemi} {view}", fontsize=9, loc="left")
-            ax.dist = 6.5  # nilearn's default leaves wide margins
-    fig.subplots_adjust(left=0.01, right=0.9, wspace=0.0, hspace=0.15)
-    cax = fig.add_axes([0.92, 0.25, 0.015, 0.5])
-    norm = matplotlib.colors.Normalize(-vmax, vmax)
-    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap="RdBu_r"), cax=cax, label="LME t")
+        for ax, (hemi, view) in zip(row, SURFACE_VIEWS):
+            coords, faces = meshes[hemi]
+            colors = cmap(norm(np.asarray(values[hemi], dtype=float)[np.asarray(faces)[:, 0]]))[:, :3]
+            surface_view(ax, coords, faces, colors, hemi, view)
+        view = row[0].get_title()
+        row[0].set_title("")
+        row[0].set_title(f"{title}\n{view}", fontsize=9, loc="left")
+    fig.subplots_adjust(left=0.01, right=0.9, wspace=0.02, hspace=0.3)
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=fig.add_axes([0.92, 0.25, 0.015, 0.5]),
+                 label="LME t")
     return _save(fig, Path(folder), name, svg=False)

@@ -69,24 +69,20 @@ def _seed_summary(seeds: pd.DataFrame) -> pd.DataFrame:
 def fslr_surfaces():
     """Gordon parcel per fs_LR 32k vertex and the S1200 midthickness meshes, from the atlas registry.
 
-    Returns ``(labels, meshes)`` (``{"left": ..., "right": ...}`` each) or ``(None, reason)`` when the files
-    cannot be found or read.
+    Returns ``(labels, meshes)`` (``{"L": ..., "R": ...}`` each) or ``(None, reason)`` when the files cannot be
+    found or read.
     """
-    import nibabel as nb
-
     from ketamine_fc.atlases.registry import resolve
+    from ketamine_fc.atlases.surface import surface_meshes
     from ketamine_fc.errors import KetamineFCError
     from ketamine_fc.utils.cifti_io import read_dlabel
 
     try:
         dlabel = read_dlabel(resolve("gordon333_fslr32k"))
-        meshes = {}
-        for hemi, key in (("left", "fslr32k_midthickness_L"), ("right", "fslr32k_midthickness_R")):
-            gii = nb.load(resolve(key))
-            meshes[hemi] = (gii.agg_data("pointset"), gii.agg_data("triangle"))
+        meshes = surface_meshes()
     except (KetamineFCError, OSError, ValueError) as err:
         return None, str(err)
-    return {"left": dlabel.left, "right": dlabel.right}, meshes
+    return {"L": dlabel.left, "R": dlabel.right}, meshes
 
 
 def surface_values(labels: dict, region_labels, t) -> dict:

@@ -178,7 +178,7 @@ def atlas_figure(dseg_img, mean_img, lost_img=None) -> bytes:
 SURFACE_VIEWS = (("L", "lateral"), ("L", "medial"), ("R", "lateral"), ("R", "medial"))
 
 
-def _surface_view(ax, coords, faces, face_colors, hemi: str, view: str):
+def surface_view(ax, coords, faces, face_colors, hemi: str, view: str):
     """Draw a mesh as seen from the side (painter's algorithm: far triangles first), shaded by its normals.
 
     Two-dimensional drawing of every triangle is a few times faster than a 3-D axes for the 65k triangles of an
@@ -226,7 +226,7 @@ def surface_atlas_figure(meshes: dict, vertex_regions: dict, networks: dict, los
         for region in np.unique(regions[regions > 0]):
             if int(region) not in lost:
                 colors[regions == region] = palette[str(networks.get(int(region)))]
-        _surface_view(ax, coords, faces, colors, hemi, view)
+        surface_view(ax, coords, faces, colors, hemi, view)
     fig.subplots_adjust(bottom=0.2, wspace=0.02)
     fig.legend(handles=[Patch(color=palette[n], label=n) for n in shown], loc="lower center", ncol=min(7, len(shown)),
                fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))

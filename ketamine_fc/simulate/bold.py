@@ -93,6 +93,14 @@ def subnetwork_mixing(z_dmn: float, z_limbic: float, z_subnetwork: float, pair_f
             "z": float(np.arctanh(r))}
 
 
+def plant_what_the_model_can(targets, pair_fraction) -> None:
+    """Clip, in place, the ``limbic_dmn_subnetwork`` targets (a targets table) beyond the reach of the signal model
+    (weak limbic FC: see :func:`subnetwork_mixing`), so that the table records what is planted."""
+    targets["limbic_dmn_subnetwork"] = [
+        subnetwork_mixing(row["dmn"], row["limbic"], row["limbic_dmn_subnetwork"], pair_fraction)["z"]
+        for _, row in targets.iterrows()]
+
+
 def subnetwork_pair_fraction(table, sets) -> float:
     """Share of the within-DMN pairs (DMN parcels of ``table`` outside the sgACC set) that join two DMN parcels of
     the limbic-DMN subnetwork."""

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_fc.simulate import cifti
-from ketamine_fc.simulate.bold import (SUBNETWORK_DMN_EXCESS, confounds_table, simulate_bold, subnetwork_mixing,
+from ketamine_fc.simulate.bold import (SUBNETWORK_DMN_EXCESS, confounds_table, plant_what_the_model_can, simulate_bold,
                                        subnetwork_pair_fraction)
 from ketamine_fc.simulate.design import Effects, make_study, subnetwork_table
 from ketamine_fc.errors import InputError
@@ -213,7 +213,7 @@ def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.
                 "GeneratedBy": [{"Name": "ketamine-fc-simulate", "Version": _version()}]},
                fmriprep / "dataset_description.json")
     sets = network_sets(table, sgacc="core")
-    _plant_what_the_model_can(study.targets, subnetwork_pair_fraction(table, sets))
+    plant_what_the_model_can(study.targets, subnetwork_pair_fraction(table, sets))
     _SCENE.update(fmriprep=fmriprep, study=study, table=table, sets=sets, n_frames=n_frames, tr=tr, n_runs=n_runs,
                   resolution=resolution, seed=seed, n_bursts=n_bursts, space=space,
                   targets=study.targets.set_index(["participant_id", "session_id"]), **columns)
@@ -260,14 +260,6 @@ def simulate_study(out_dir, *, n_patients=23, n_controls=27, n_frames=200, tr=2.
             "study": study}
 
 
-def _plant_what_the_model_can(targets, pair_fraction):
-    """Clip, in place, limbic-DMN subnetwork targets beyond the reach of the signal model (weak limbic FC: see
-    :func:`~ketamine_fc.simulate.bold.subnetwork_mixing`), so that the truth table records what is planted."""
-    targets["limbic_dmn_subnetwork"] = [
-        subnetwork_mixing(row["dmn"], row["limbic"], row["limbic_dmn_subnetwork"], pair_fraction)["z"]
-        for _, row in targets.iterrows()]
-
-
 #: what the participant writers share (module level, so that forked workers inherit it without pickling)
 _SCENE: dict = {}
 
@@ -283,62 +275,54 @@ def _map(func, items, nprocs):
 
 
 def _write_participant(pid) -> list:
-    """Write every session and run of one participant; return its motion-burst rows."""
+    """Every run of one participant (its own random stream); the frames of its motion bursts, as table rows."""
     sc = _SCENE
     rng = np.random.default_rng([sc["seed"], int(pid[5:]), 0 if pid[4] == "P" else 1])
-    if sc["space"] != SPACE:
-        return _write_participant_cifti(pid, rng)
+    write_run = _write_run_volume if sc["space"] == SPACE else _write_run_cifti
+    rows = []
+    with _single_threaded_blas():
+        for ses in sc["study"].sessions[pid]:
+            target = sc["targets"].loc[(pid, f"ses-{ses}")]
+            for run in range(1, sc["n_runs"] + 1):
+                func = sc["fmriprep"] / pid / f"ses-{ses}" / "func"
+                stem = f"{pid}_ses-{ses}_task-rest_run-{run}"
+                data, params, spikes = simulate_bold(rng, sc["labels"], sc["table"], sc["sets"], target,
+                                                     tissue=sc["tissue"], n_frames=sc["n_frames"], tr=sc["tr"],
+                                                     n_bursts=sc["n_bursts"])
+                write_run(func, stem, data, params)
+                rows += [{"participant_id": pid, "session_id": f"ses-{ses}", "run": run, "frame": f}
+                         for f in spikes]
+    return rows
+
+
+def _write_run_volume(func, stem, data, params):
+    """A run in MNI space: the preprocessed BOLD, its sidecar, brain mask, reference and confounds."""
+    sc = _SCENE
+    spatial = f"{stem}_space-{SPACE}_res-{sc['resolution']}"
+    write_bold(func / f"{spatial}_desc-preproc_bold.nii.gz", data, sc["brain"], sc["affine"], sc["tr"])
+    write_json({"RepetitionTime": sc["tr"], "TaskName": "rest", "SkullStripped": False},
+               func / f"{spatial}_desc-preproc_bold.json")
     mask_img = nb.Nifti1Image(sc["brain"].astype(np.uint8), sc["affine"])
     mask_img.header.set_xyzt_units("mm")
-    rows = []
-    with _single_threaded_blas():
-        for ses in sc["study"].sessions[pid]:
-            target = sc["targets"].loc[(pid, f"ses-{ses}")]
-            for run in range(1, sc["n_runs"] + 1):
-                func = sc["fmriprep"] / pid / f"ses-{ses}" / "func"
-                stem = f"{pid}_ses-{ses}_task-rest_run-{run}"
-                spatial = f"{stem}_space-{SPACE}_res-{sc['resolution']}"
-                data, params, spikes = simulate_bold(rng, sc["labels"], sc["table"], sc["sets"], target,
-                                                     tissue=sc["tissue"], n_frames=sc["n_frames"], tr=sc["tr"],
-                                                     n_bursts=sc["n_bursts"])
-                write_bold(func / f"{spatial}_desc-preproc_bold.nii.gz", data, sc["brain"], sc["affine"], sc["tr"])
-                write_json({"RepetitionTime": sc["tr"], "TaskName": "rest", "SkullStripped": False},
-                           func / f"{spatial}_desc-preproc_bold.json")
-                write_nifti(mask_img, func / f"{spatial}_desc-brain_mask.nii.gz")
-                ref = np.zeros(sc["brain"].shape, np.float32)
-                ref[sc["brain"]] = data[2:].mean(axis=0)
-                write_nifti(nb.Nifti1Image(ref, sc["affine"]), func / f"{spatial}_boldref.nii.gz")
-                conf = confounds_table(data, params, wm=sc["tissue"]["wm"], csf=sc["tissue"]["csf"], tr=sc["tr"])
-                write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
-                rows += [{"participant_id": pid, "session_id": f"ses-{ses}", "run": run, "frame": f}
-                         for f in spikes]
-    return rows
+    write_nifti(mask_img, func / f"{spatial}_desc-brain_mask.nii.gz")
+    ref = np.zeros(sc["brain"].shape, np.float32)
+    ref[sc["brain"]] = data[2:].mean(axis=0)
+    write_nifti(nb.Nifti1Image(ref, sc["affine"]), func / f"{spatial}_boldref.nii.gz")
+    conf = confounds_table(data, params, wm=sc["tissue"]["wm"], csf=sc["tissue"]["csf"], tr=sc["tr"])
+    write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
 
 
-def _write_participant_cifti(pid, rng) -> list:
-    """:func:`_write_participant` for the fs_LR 91k space: per run the dtseries, its sidecar and the confounds."""
+def _write_run_cifti(func, stem, data, params):
+    """A run on the fs_LR 91k grayordinates: the dtseries, its sidecar and the confounds (computed from the
+    unwritten volume run, as fMRIPrep computes them from the volume)."""
     sc = _SCENE
     grays = sc["grayordinates"]
-    rows = []
-    with _single_threaded_blas():
-        for ses in sc["study"].sessions[pid]:
-            target = sc["targets"].loc[(pid, f"ses-{ses}")]
-            for run in range(1, sc["n_runs"] + 1):
-                func = sc["fmriprep"] / pid / f"ses-{ses}" / "func"
-                stem = f"{pid}_ses-{ses}_task-rest_run-{run}"
-                data, params, spikes = simulate_bold(rng, sc["labels"], sc["table"], sc["sets"], target,
-                                                     tissue=sc["tissue"], n_frames=sc["n_frames"], tr=sc["tr"],
-                                                     n_bursts=sc["n_bursts"])
-                name = cifti.bold_name(stem)
-                cifti.write_dtseries_atomic(func / name, data[:, : grays.size], grays, sc["tr"])
-                write_json(cifti.sidecar(sc["tr"]), func / name.replace(".dtseries.nii", ".json"))
-                # the confounds come from the unwritten volume run, as fMRIPrep computes them from the volume
-                conf = confounds_table(data[:, sc["volume"]], params, wm=sc["volume_tissue"]["wm"],
-                                       csf=sc["volume_tissue"]["csf"], tr=sc["tr"])
-                write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
-                rows += [{"participant_id": pid, "session_id": f"ses-{ses}", "run": run, "frame": f}
-                         for f in spikes]
-    return rows
+    name = cifti.bold_name(stem)
+    cifti.write_dtseries_atomic(func / name, data[:, : grays.size], grays, sc["tr"])
+    write_json(cifti.sidecar(sc["tr"]), func / name.replace(".dtseries.nii", ".json"))
+    conf = confounds_table(data[:, sc["volume"]], params, wm=sc["volume_tissue"]["wm"],
+                           csf=sc["volume_tissue"]["csf"], tr=sc["tr"])
+    write_tsv(conf, func / f"{stem}_desc-confounds_timeseries.tsv", _confound_meta(conf.columns))
 
 
 def _version():

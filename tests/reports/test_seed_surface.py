@@ -25,7 +25,7 @@ def _vertex_parcels_by_hand(shared_data):
     keys = np.asarray(img.dataobj[0]).astype(int)
     out = {}
     for name, sl, bm in img.header.get_axis(1).iter_structures():
-        hemi = {"CIFTI_STRUCTURE_CORTEX_LEFT": "left", "CIFTI_STRUCTURE_CORTEX_RIGHT": "right"}[name]
+        hemi = {"CIFTI_STRUCTURE_CORTEX_LEFT": "L", "CIFTI_STRUCTURE_CORTEX_RIGHT": "R"}[name]
         parcel = np.zeros(32492, int)
         parcel[bm.vertex] = [int(names[k].split("_")[1]) if names[k].startswith("Parcel_") else 0 for k in keys[sl]]
         out[hemi] = parcel
@@ -40,12 +40,12 @@ def test_each_vertex_gets_the_t_of_its_parcel(surfaces, shared_data):
     regions = [f"Gordon_{i}" for i in range(1, 334)]
     values = gc.surface_values(labels, regions + ["Seitzman_236"], np.r_[t, 9.0])  # subcortical: not drawn
     by_hand = _vertex_parcels_by_hand(shared_data)
-    for hemi in ("left", "right"):
+    for hemi in ("L", "R"):
         parcel = by_hand[hemi]
         expected = np.where(parcel > 0, np.nan_to_num(t[np.maximum(parcel, 1) - 1], nan=0.0), 0.0)
         np.testing.assert_array_equal(values[hemi], expected)
         assert (parcel > 0).sum() > 20000 and 9.0 not in values[hemi]
-    assert set(np.unique(by_hand["left"])) - {0} <= set(range(1, 162))  # left parcels 1-161
+    assert set(np.unique(by_hand["L"])) - {0} <= set(range(1, 162))  # left parcels 1-161
 
 
 def test_sgacc_seed_maps_drawn_on_the_surface(tmp_path, surfaces):
