@@ -120,7 +120,7 @@ def run_figure(censoring, dvars, raw, cleaned, retained, networks, fd_thresh: fl
     before = np.full((n, raw.shape[1]), np.nan)
     before[censoring["dummy"].to_numpy() == 0] = _zscore(raw[censoring["dummy"].to_numpy() == 0])
     after = np.full((n, raw.shape[1]), np.nan)
-    if len(retained):
+    if len(retained) and len(cleaned) == len(retained):  # a run too short to clean has no cleaned series
         after[np.asarray(retained, dtype=int)] = _zscore(cleaned)
     for row, (data, what) in enumerate(((before, "before cleaning (dummy scans blank)"),
                                         (after, "after cleaning (censored frames blank)")), start=2):

@@ -11,6 +11,8 @@ Every problem with a file raises :class:`~ketamine_fc.errors.InputError` (partic
 
 from __future__ import annotations
 
+import logging
+
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -205,7 +207,15 @@ class Dtseries:
 
 @lru_cache(maxsize=4)
 def _cached_load(path: str, stamp: tuple):
-    return nb.load(path)
+    # nibabel logs "pixdim[1,2,3] should be non-zero; setting 0 dims to 1" for CIFTI files whose (unused) voxel
+    # sizes are 0, as in XCP-D's Gordon dlabel; it repairs them itself, so the line only alarms users
+    quiet = logging.getLogger("nibabel.global")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return nb.load(path)
+    finally:
+        quiet.setLevel(level)
 
 
 def _load_cifti(path, what, error):
