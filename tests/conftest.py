@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -35,3 +36,12 @@ def atlas_dir(shared_data) -> Path:
 @pytest.fixture
 def rng():
     return np.random.default_rng(20210301)
+
+
+@pytest.fixture(autouse=True)
+def _ketamine_fc_logs_reach_caplog(monkeypatch):
+    """caplog listens on the root logger; a CLI run in the same worker stops ``ketamine_fc`` records from
+    reaching it and leaves its console handler behind, so every test starts from propagating logs."""
+    logger = logging.getLogger("ketamine_fc")
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logger, "handlers", [])

@@ -47,8 +47,11 @@ def network_order(networks) -> tuple:
 
 def _zscore(data):
     data = np.asarray(data, dtype=float)
+    out = np.full_like(data, np.nan)
+    seen = np.isfinite(data).sum(axis=0) > 0  # a region lost in this run stays blank
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = (data - np.nanmean(data, axis=0)) / np.nanstd(data, axis=0)
+        cols = data[:, seen]
+        out[:, seen] = (cols - np.nanmean(cols, axis=0)) / np.nanstd(cols, axis=0)
     return out
 
 
@@ -108,7 +111,8 @@ def run_figure(censoring, dvars, raw, cleaned, retained, networks, fd_thresh: fl
     ax_fd.set_xlim(-0.5, n - 0.5)
     ax_fd.set_title(f"Framewise displacement and censored frames ({int(np.sum(censoring['retained']))} of {n} "
                     f"frames retained, TR {tr:g} s)", fontsize=10, loc="left")
-    ax_fd.legend(loc="lower left", bbox_to_anchor=(0, 1.12), ncol=4, fontsize=8, frameon=False)
+    if ax_fd.get_legend_handles_labels()[1]:  # nothing censored and no threshold: no legend
+        ax_fd.legend(loc="lower left", bbox_to_anchor=(0, 1.12), ncol=4, fontsize=8, frameon=False)
     ax_dv = fig.add_subplot(grid[1, 1], sharex=ax_fd)
     ax_dv.plot(frames, dvars["dvars_before"], color="#1f77b4", lw=0.8, label="before cleaning (left axis)")
     ax_dv.set_ylabel("DVARS before", color="#1f77b4")

@@ -13,11 +13,6 @@ from ketamine_fc.config import GroupParams
 from cohort import LIMBIC, make_cohort, write_aseg_stats, write_participant_outputs
 
 
-@pytest.fixture(autouse=True)
-def _propagate(monkeypatch):
-    """The CLI stops ``ketamine_fc`` logs from reaching the root logger, which caplog listens to."""
-    monkeypatch.setattr(logging.getLogger("ketamine_fc"), "propagate", True)
-
 
 @pytest.fixture
 def cohort(tmp_path):

@@ -40,14 +40,6 @@ IMAGING = [f"{m} {t}" for m in ("dmn", "sgacc_dmn", "limbic") for t in ("time", 
 SKIPPED_HEADING = "Analyses skipped or not computed"
 
 
-@pytest.fixture(autouse=True)
-def _logging(monkeypatch):
-    """caplog listens on the root logger; the CLI stops ``ketamine_fc`` records from reaching it and leaves its
-    console handler behind, so both are restored after each test."""
-    logger = logging.getLogger("ketamine_fc")
-    monkeypatch.setattr(logger, "propagate", True)
-    monkeypatch.setattr(logger, "handlers", [])
-
 
 @pytest.fixture
 def cohort(tmp_path):

@@ -36,12 +36,6 @@ CONTROLS = [f"sub-C{i}" for i in range(1, 6)]
 ENTITIES = {"task": "rest", "space": "MNI152NLin6Asym", "segmentation": "GordonSeitzman"}
 
 
-@pytest.fixture(autouse=True)
-def _logging(monkeypatch):
-    logger = logging.getLogger("ketamine_fc")
-    monkeypatch.setattr(logger, "propagate", True)
-    monkeypatch.setattr(logger, "handlers", [])
-
 
 def _centroids_mm():
     """Centroid of each 2 x 2 x 2 voxel cube in mm, by hand."""
