@@ -59,6 +59,7 @@ def _run(settings, invocation) -> int:
                                 Progress(n_steps))
     failed = report_failures(plan, failures, invocation)
     report_sessions(plan, failed, settings)
+    write_reports_of_failed(plan, failed, settings)
     n_problems = len([p for p in plan.problems if p.kind != "skipped"]) + len(failed)
     LOGGER.info("Participant level finished in %s: outputs in %s%s. Log: %s", time_since(start), settings.output_dir,
                 f" ({n_problems} problem(s), listed above)" if n_problems else "", invocation.log_file)
@@ -95,9 +96,12 @@ def check_previous_outputs(settings, sessions) -> None:
     LOGGER.warning("Replacing the outputs of %d session(s) made with other settings: %s", replaced, summary)
 
 
-def report_failures(plan, failures, invocation) -> set:
-    """One line per failed run or session; tracebacks to the log. Returns the failed sessions' labels."""
-    failed, seen = set(), set()
+def report_failures(plan, failures, invocation) -> dict:
+    """One line per failed run or session; tracebacks to the log.
+
+    Returns ``{session label: [(run or None, message), ...]}`` of the failed sessions.
+    """
+    failed, seen = {}, set()
     for failure in failures:
         ses, run = plan.locate(failure.node)
         TRACE.debug("Node %s failed (crash file %s):\n%s", failure.node, failure.crash_file, failure.traceback)
@@ -109,9 +113,51 @@ def report_failures(plan, failures, invocation) -> set:
             continue
         seen.add((where, message))
         if ses is not None:
-            failed.add(ses.label)
+            failed.setdefault(ses.label, []).append((run, message))
         LOGGER.error("%s: %s", where, message)
     return failed
+
+
+def write_reports_of_failed(plan, failed: dict, settings) -> None:
+    """A participant report despite failed sessions: what was computed, and why the rest was not.
+
+    The workflow writes the report only when every session of the participant computed; for the others it is
+    assembled here from the fragments the runs that computed left in the work directory.
+    """
+    from ketamine_fc.reports.participant import failed_session_section, summary_row, write_participant_report
+    from ketamine_fc.workflows.outputs import session_output
+    from ketamine_fc.workflows.participant import report_fragments, session_report_label
+
+    for subject, sessions in plan.participants().items():
+        if not any(ses.label in failed for ses in sessions):
+            continue
+        sections, rows = [], []
+        try:
+            for ses in sessions:
+                label = session_report_label(ses)
+                fragment, run_fragments = report_fragments(settings.work_dir / WORKFLOW, subject, ses)
+                measures = session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "measures",
+                                          settings.atlas.atlas)
+                if ses.label not in failed and fragment.is_file() and measures.is_file():
+                    sections.append(fragment.read_text(encoding="utf-8"))
+                    rows.append(summary_row(label, read_tsv(measures).iloc[0]))
+                    continue
+                problems = failed.get(ses.label, [(None, "its report was not made")])
+                failed_runs = {run.label for run, _ in problems if run is not None}
+                errors = [f"{run.short_label}: {message}" if run else message for run, message in problems]
+                runs_html = [path.read_text(encoding="utf-8") for run, path in run_fragments.items()
+                             if run not in failed_runs and path.is_file()]
+                sections.append(failed_session_section(label, errors, runs_html))
+                rows.append(summary_row(label, None, errors[0]))
+            out = write_participant_report(settings.output_dir, subject, sections, rows,
+                                           settings.parameters("participant"))
+        except Exception as err:  # the report never hides the failure it reports
+            TRACE.debug("Report of sub-%s not written", subject, exc_info=True)
+            LOGGER.error("sub-%s: the participant report could not be written (%s: %s)", subject,
+                         type(err).__name__, err)
+            continue
+        n_failed = sum(ses.label in failed for ses in sessions)
+        LOGGER.warning("sub-%s: report %s shows %d session(s) not computed and why", subject, out.name, n_failed)
 
 
 def report_sessions(plan, failed, settings) -> None:

@@ -161,21 +161,12 @@ class ParticipantReport(SimpleInterface):
     output_spec = _ReportOutputSpec
 
     def _run_interface(self, runtime):
-        from ketamine_fc.reports.methods import participant_methods
-        from ketamine_fc.reports.participant import participant_page
-        from ketamine_fc.utils.derivatives import atomic_path
+        from ketamine_fc.reports.participant import summary_row, write_participant_report
 
-        rows = []
-        for label, path in zip(self.inputs.session_labels, self.inputs.measures):
-            m = _read_table(path).iloc[0]
-            rows.append({"session": label, "retained frames": m.get("n_frames"), "mean FD (mm)": m.get("mean_fd"),
-                         "included": str(m.get("included")).lower() == "true",
-                         "why excluded": m.get("exclusion_reason")})
-        params = dict(self.inputs.parameters)
-        html = participant_page(self.inputs.subject, [Path(f).read_text() for f in self.inputs.session_reports],
-                                pd.DataFrame(rows), params, participant_methods(params))
-        out = Path(self.inputs.output_dir) / f"sub-{self.inputs.subject}.html"
-        with atomic_path(out) as tmp:
-            tmp.write_text(html)
+        rows = [summary_row(label, _read_table(path).iloc[0])
+                for label, path in zip(self.inputs.session_labels, self.inputs.measures)]
+        out = write_participant_report(self.inputs.output_dir, self.inputs.subject,
+                                       [Path(f).read_text() for f in self.inputs.session_reports], rows,
+                                       dict(self.inputs.parameters))
         self._results["out_report"] = str(out)
         return runtime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -120,3 +121,35 @@ def participant_page(subject: str, sessions: list, summary: pd.DataFrame, settin
         f"{esc(__version__)}.</p>", nav, "<h2>Summary</h2>", table(summary, digits=3), *sessions,
         "<h2>Methods</h2>", markdown(methods),
         "<h2>Settings</h2>", table(settings_table(settings))])
+
+
+def failed_session_section(label: str, errors: list, runs_html: list) -> str:
+    """HTML of a session that could not be computed: why, then the runs of it that were."""
+    parts = [f"<h2 id='{esc(label)}'>Session {esc(label)}</h2>",
+             "<p class='fail'>Not computed, so not written and not in the group analyses: "
+             + esc("; ".join(errors)) + "</p>"]
+    if runs_html:
+        parts += ["<h3>Runs processed</h3>", *runs_html]
+    return "\n".join(parts)
+
+
+def summary_row(label: str, measures: pd.Series | None, failure: str | None = None) -> dict:
+    """The participant summary's line of a session: from its network measures, or why it was not computed."""
+    if measures is None:
+        return {"session": label, "retained frames": None, "mean FD (mm)": None, "included": False,
+                "why excluded": f"not computed: {failure}"}
+    return {"session": label, "retained frames": measures.get("n_frames"), "mean FD (mm)": measures.get("mean_fd"),
+            "included": str(measures.get("included")).lower() == "true",
+            "why excluded": measures.get("exclusion_reason")}
+
+
+def write_participant_report(output_dir, subject: str, sections: list, rows: list, parameters: dict) -> Path:
+    """Write ``OUTPUT_DIR/sub-<label>.html`` atomically from the session sections and summary lines."""
+    from ketamine_fc.reports.methods import participant_methods
+    from ketamine_fc.utils.derivatives import atomic_path
+
+    html = participant_page(subject, sections, pd.DataFrame(rows), parameters, participant_methods(parameters))
+    out = Path(output_dir) / f"sub-{subject}.html"
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return out

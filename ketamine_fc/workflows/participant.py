@@ -6,6 +6,8 @@ grayordinates, as the plan decided; only the read and the atlas differ, the rest
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
@@ -15,6 +17,8 @@ from ketamine_fc.utils.bids import safe
 from ketamine_fc.workflows.bold import estimate_bold_mem_gb, estimate_cifti_mem_gb, init_atlas_wf, init_bold_wf
 from ketamine_fc.workflows.outputs import init_run_derivatives_wf, init_session_derivatives_wf
 from ketamine_fc.workflows.session import init_session_fc_wf
+
+_SESSION_REPORT, _RUN_REPORT = "{}_session_report", "{}_run_report"  # node names of the report fragments
 
 
 def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
@@ -53,7 +57,7 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
     merge_measures = pe.Node(niu.Merge(len(sessions)), name="merge_measures", run_without_submitting=True)
     merge_reports = pe.Node(niu.Merge(len(sessions)), name="merge_session_reports", run_without_submitting=True)
     report = pe.Node(ParticipantReport(output_dir=str(settings.output_dir), subject=subject, parameters=params,
-                                       session_labels=[_session_label(ses) for ses in sessions]),
+                                       session_labels=[session_report_label(ses) for ses in sessions]),
                      name="participant_report")
     workflow.connect([
         (merge_measures, outputnode, [("out", "measures")]),
@@ -76,9 +80,9 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
             seg=settings.atlas.atlas, name=f"{ses.name}_derivatives_wf")
         merge_run_reports = pe.Node(niu.Merge(len(runs)), name=f"{ses.name}_merge_run_reports",
                                     run_without_submitting=True)
-        ses_report = pe.Node(SessionReportlet(label=_session_label(ses), min_frames=ses.min_frames,
+        ses_report = pe.Node(SessionReportlet(label=session_report_label(ses), min_frames=ses.min_frames,
                                               run_trs={r.short_label: float(r.tr) for r in runs}),
-                             name=f"{ses.name}_session_report")
+                             name=_SESSION_REPORT.format(ses.name))
         for i, run in enumerate(runs, start=1):
             bold_wf = _run_wf(run, settings)
             atlas_wf = atlas_of[run.grid]
@@ -88,7 +92,7 @@ def init_participant_wf(*, subject: str, sessions: list, settings, name=None):
                 source_files=_sources(run), seg=settings.atlas.atlas, name=f"{run.name}_derivatives_wf")
             run_report = pe.Node(RunReportlet(label=run.short_label, fd_thresh=settings.denoise.fd_thresh, tr=run.tr,
                                               surfaces=_surface_list(run), atlas_dir=_atlas_dir(settings)),
-                                 name=f"{run.name}_run_report")
+                                 name=_RUN_REPORT.format(run.name))
             workflow.connect([
                 (bold_wf, run_report, [(f"outputnode.{f}", f) for f in
                                        ("signals", "censoring", "frames", "timeseries", "qc", "mean")]),
@@ -179,7 +183,17 @@ def surface_metadata(run, settings) -> dict:
     return {"Surfaces": entry}
 
 
-def _session_label(ses) -> str:
+def report_fragments(workflow_dir, subject: str, ses) -> tuple[Path, dict]:
+    """Where a run of the workflow under ``workflow_dir`` leaves the report fragment of session ``ses`` and those
+    of its runs (``{run label: path}``), for a report of what was computed when a session failed."""
+    folder = Path(workflow_dir) / f"sub_{safe(subject)}_wf"
+    name = _SESSION_REPORT.format(ses.name)
+    runs = {run.label: folder / _RUN_REPORT.format(run.name) / "run_report.html" for run in ses.runs}
+    return folder / name / "session_report.html", runs
+
+
+def session_report_label(ses) -> str:
+    """The session's name in the participant report."""
     return f"ses-{ses.session}" if ses.session else "session"
 
 

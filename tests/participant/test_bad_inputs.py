@@ -37,11 +37,21 @@ def _edit_confounds(path, edit):
     df.to_csv(path, sep="\t", index=False, na_rep="n/a")
 
 
+def _nan_in_brain(bold, mask):
+    """One NaN in a brain voxel of frame 10: found only when the run is read, after planning."""
+    img = nb.load(bold)
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    i, j, k = np.argwhere(np.asarray(nb.load(mask).dataobj) > 0)[100]
+    data[i, j, k, 10] = np.nan
+    nb.Nifti1Image(data, img.affine, img.header).to_filename(bold)
+
+
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory, shared_data):
     root = tmp_path_factory.mktemp("bad")
     bids = root / "bids"
-    info = make_dataset(bids, shared_data, {s: {"pre1": [[]]} for s in BAD + COMPLETE}, seed=3, n_frames=N_FRAMES)
+    design = {s: {"pre1": [[]]} for s in BAD + COMPLETE} | {"halfbroken": {"pre1": [[]], "post": [[]]}}
+    info = make_dataset(bids, shared_data, design, seed=3, n_frames=N_FRAMES)
     fmriprep = info["fmriprep"]
 
     def f(sub, kind):
@@ -70,12 +80,10 @@ def broken(tmp_path_factory, shared_data):
     trunc.write_bytes(trunc.read_bytes()[: trunc.stat().st_size // 2])
     corrupt = f("corrupt", f"{SPACE}_desc-preproc_bold.nii.gz")
     corrupt.write_bytes(b"this is not a gzip stream" * 100)
-    nanbold = f("nanbold", f"{SPACE}_desc-preproc_bold.nii.gz")
-    img = nb.load(nanbold)
-    data = np.asarray(img.dataobj, dtype=np.float32)
-    mask = np.asarray(nb.load(f("nanbold", f"{SPACE}_desc-brain_mask.nii.gz")).dataobj) > 0
-    data[np.argwhere(mask)[100][0], np.argwhere(mask)[100][1], np.argwhere(mask)[100][2], 10] = np.nan
-    nb.Nifti1Image(data, img.affine, img.header).to_filename(nanbold)
+    _nan_in_brain(f("nanbold", f"{SPACE}_desc-preproc_bold.nii.gz"), f("nanbold", f"{SPACE}_desc-brain_mask.nii.gz"))
+    post = fmriprep / "sub-halfbroken" / "ses-post" / "func" / f"sub-halfbroken_ses-post_{STEM}_{SPACE}"
+    _nan_in_brain(post.with_name(post.name + "_desc-preproc_bold.nii.gz"),
+                  post.with_name(post.name + "_desc-brain_mask.nii.gz"))
     mask_img = nb.load(shared_data / "templates/mni152_fsl/MNI152_T1_2mm_Brain_Mask.nii.gz")
     nb.Nifti1Image(np.asarray(mask_img.dataobj), mask_img.affine).to_filename(
         f("maskgrid", f"{SPACE}_desc-brain_mask.nii.gz"))
@@ -108,7 +116,7 @@ def run_all(broken):
     before = _digest(broken["bids"])
     cmd = [sys.executable, "-m", "ketamine_fc", str(broken["bids"]), str(broken["out"]), "participant",
            "-w", str(broken["root"] / "work"), "--min-frames", "20", "--nprocs", "2",
-           "--participant-label", *BAD, *COMPLETE, "ghost"]
+           "--participant-label", *BAD, *COMPLETE, "halfbroken", "ghost"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     return {"proc": proc, "before": before, "after": _digest(broken["bids"])}
 
@@ -205,3 +213,26 @@ def test_nothing_written_for_rejected_or_failed_sessions(broken, run_all):
     for sub in BAD:
         assert not (broken["out"] / f"sub-{sub}").exists(), sub
     assert not list(broken["out"].rglob("*.part"))
+
+
+def _text(path):
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", path.read_text()))
+
+
+def test_a_participant_whose_session_failed_still_gets_a_report_saying_why(broken, run_all):
+    # sub-halfbroken: ses-pre1 computes, ses-post fails when its BOLD is read (a NaN inside the brain)
+    text = _text(broken["out"] / "sub-halfbroken.html")
+    assert "Included in the group analyses." in text  # ses-pre1, whole
+    assert re.search(r"Session ses-post Not computed, so not written and not in the group analyses: run-1: .*"
+                     r"sub-halfbroken_ses-post_task-rest_run-1_.*_desc-preproc_bold.nii.gz: the BOLD series contains "
+                     r"NaN or infinite values inside the brain mask", text), text[:3000]
+    assert re.search(r"ses-post n/a n/a no not computed: run-1: ", text)
+    assert "Runs processed" not in text  # its only run failed
+    assert list((broken["out"] / "sub-halfbroken").rglob("*_desc-network_measures.tsv")) == [
+        next((broken["out"] / "sub-halfbroken" / "ses-pre1").rglob("*_desc-network_measures.tsv"))]
+    assert re.search(r"WARNING sub-halfbroken: report sub-halfbroken.html shows 1 session\(s\) not computed",
+                     run_all["proc"].stderr)
+    # a participant whose only session failed at run time: a report all the same; none for one rejected when
+    # planned (nothing of it ran)
+    assert "Not computed" in _text(broken["out"] / "sub-nanbold.html")
+    assert not (broken["out"] / "sub-t1w.html").exists()
