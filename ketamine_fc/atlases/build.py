@@ -85,6 +85,25 @@ def resolve_build_files(atlas_dir=None, *, surface=False, atlas=DEFAULT_ATLAS) -
     return files
 
 
+def atlas_sources(atlas=DEFAULT_ATLAS, atlas_dir=None, *, surface=False) -> list:
+    """Each file the atlas is built from, as its sidecar records them: ``File`` (the registry's path, or the
+    local path of a file a description names), ``Sha256``, and ``URL`` and ``Citation`` of a registered file."""
+    from ketamine_fc.atlases.registry import registry, sha256
+
+    entries, out, seen = registry(), [], set()
+    for comp, ref in build_files(atlas, atlas_dir, surface=surface):
+        if isinstance(ref, str):  # registered: found or downloaded only with this sha256
+            entry = {"File": entries[ref]["path"], "Sha256": entries[ref]["sha256"], "URL": entries[ref]["url"],
+                     "Citation": entries[ref].get("citation")}
+        else:
+            path = resolve_file(comp, ref, atlas_dir)
+            entry = {"File": str(path), "Sha256": sha256(path)}
+        if entry["File"] not in seen:
+            seen.add(entry["File"])
+            out.append(entry)
+    return out
+
+
 #: registered files that :func:`load_atlas` reads for the default atlas
 BUILD_FILES = tuple(ref for _, ref in build_files())
 

@@ -7,6 +7,7 @@ import shutil
 from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface, TraitedSpec, traits
 
 from ketamine_fc.atlases.descriptions import output_name, sidecar_description
+from ketamine_fc.atlases.build import atlas_sources
 from ketamine_fc.utils.derivatives import SEG, atomic_path, bids_path, sidecar, sidecar_path, write_json
 
 
@@ -99,7 +100,8 @@ class WriteAtlas(SimpleInterface):
         folder = Path(inputs.output_dir) / "atlases"
         cifti = str(inputs.dseg).endswith(".dlabel.nii")
         meta = sidecar(sidecar_description(inputs.atlas, inputs.atlas_dir, cifti=cifti),
-                       dict(inputs.parameters) if inputs.parameters else None)
+                       dict(inputs.parameters) if inputs.parameters else None,
+                       AtlasFiles=atlas_sources(inputs.atlas, inputs.atlas_dir, surface=cifti))
         for key, ext in (("dseg", "_dseg.dlabel.nii" if cifti else "_dseg.nii.gz"), ("table", "_dseg.tsv")):
             out = folder / (stem + ext)
             with atomic_path(out) as tmp:

@@ -3,7 +3,9 @@ plus its files, with no code change (issue 10, part 5)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import nibabel as nb
 import numpy as np
@@ -187,3 +189,7 @@ def test_the_atlas_option_names_the_outputs(toy_dir, tmp_path):
     assert result.outputs.dseg.endswith("atlases/atlas-Toy6_space-MNI152NLin6Asym_res-2_dseg.nii.gz")
     meta = json.loads((tmp_path / "out" / "atlases" / "atlas-Toy6_space-MNI152NLin6Asym_res-2_dseg.json").read_text())
     assert meta["Description"].startswith("six boxes, to show that an atlas is data resampled to the BOLD grid")
+    # the files it was built from, each with the sha256 of its bytes
+    files = {Path(f["File"]).name: f["Sha256"] for f in meta["AtlasFiles"]}
+    assert files == {name: hashlib.sha256((toy_dir / "toy" / name).read_bytes()).hexdigest() for name in
+                     ("tpl-MNI152NLin6Asym_atlas-Toy6_res-03_dseg.nii.gz", "atlas-Toy6_dseg.tsv")}

@@ -176,3 +176,21 @@ def test_fetch_all_populates_a_directory(places, shared_data, atlas_dir, tmp_pat
     monkeypatch.setenv(reg.ENV_DIR, os.pathsep.join([str(atlas_dir), str(shared_data)]))  # surfaces/ beside atlases/
     copied = reg.fetch_all(tmp_path / "copied")
     assert all(p.is_file() for p in copied)
+
+
+@pytest.mark.parametrize("surface", [False, True])
+def test_the_atlas_sidecar_names_each_source_file_with_its_sha256(surface, atlas_dir):
+    import hashlib
+
+    from ketamine_fc.atlases.build import atlas_sources
+
+    sources = atlas_sources(atlas_dir=atlas_dir, surface=surface)
+    names = {entry["File"].split("/")[-1] for entry in sources}
+    labels = ("tpl-fsLR_atlas-Gordon_den-32k_dseg.dlabel.nii" if surface else
+              "tpl-MNI152NLin6Asym_atlas-Gordon_res-01_dseg.nii.gz")
+    assert {labels, "atlas-Gordon_dseg.tsv", "ROIs_300inVol_MNI_allInfo.txt"} <= names
+    # the limbic structures come from Harvard-Oxford in volumes, from the CIFTI structures on the surface
+    assert any(n.startswith("HarvardOxford-sub") for n in names) != surface
+    for entry in sources:
+        assert hashlib.sha256((atlas_dir / entry["File"]).read_bytes()).hexdigest() == entry["Sha256"]
+        assert entry["URL"].startswith("https://") and entry["Citation"]
