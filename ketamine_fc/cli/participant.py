@@ -57,10 +57,10 @@ def _run(settings, invocation) -> int:
                     settings.work_dir)
         failures = run_workflow(workflow, plugin, plugin_args, settings.work_dir / "crash" / invocation.ident,
                                 Progress(n_steps))
-    failed = report_failures(plan, failures, invocation)
+    failed, n_errors = report_failures(plan, failures, invocation)
     report_sessions(plan, failed, settings)
     write_reports_of_failed(plan, failed, settings)
-    n_problems = len([p for p in plan.problems if p.kind != "skipped"]) + len(failed)
+    n_problems = len([p for p in plan.problems if p.kind != "skipped"]) + n_errors
     LOGGER.info("Participant level finished in %s: outputs in %s%s. Log: %s", time_since(start), settings.output_dir,
                 f" ({n_problems} problem(s), listed above)" if n_problems else "", invocation.log_file)
     return 1 if n_problems else 0
@@ -96,26 +96,32 @@ def check_previous_outputs(settings, sessions) -> None:
     LOGGER.warning("Replacing the outputs of %d session(s) made with other settings: %s", replaced, summary)
 
 
-def report_failures(plan, failures, invocation) -> dict:
+def report_failures(plan, failures, invocation) -> tuple[dict, int]:
     """One line per failed run or session; tracebacks to the log.
 
-    Returns ``{session label: [(run or None, message), ...]}`` of the failed sessions.
+    Returns ``{session label: [(run or None, message), ...]}`` of the sessions whose outputs failed (a failed
+    report leaves its session's outputs written), and the number of lines printed.
     """
     failed, seen = {}, set()
     for failure in failures:
         ses, run = plan.locate(failure.node)
+        # a node of the participant but of no session (its atlas, its report) concerns all its sessions
+        whole = ses is not None and run is None and not any(part.startswith(f"{ses.name}_")
+                                                             for part in failure.node.split("."))
+        sessions = plan.participants()[ses.subject] if whole else [ses] if ses is not None else []
         TRACE.debug("Node %s failed (crash file %s):\n%s", failure.node, failure.crash_file, failure.traceback)
         step = failure.node.split(".")[-1].replace("_", " ")
         message = failure.message if failure.ours else (
             f"unexpected error while running '{step}' ({failure.message}); the traceback is in {invocation.log_file}")
-        where = run.label if run else ses.label if ses else "ketamine-fc"
+        where = run.label if run else f"sub-{ses.subject}" if whole else ses.label if ses else "ketamine-fc"
         if (where, message) in seen:
             continue
         seen.add((where, message))
-        if ses is not None:
-            failed.setdefault(ses.label, []).append((run, message))
+        if not failure.node.endswith("_report"):
+            for each in sessions:
+                failed.setdefault(each.label, []).append((run, message))
         LOGGER.error("%s: %s", where, message)
-    return failed
+    return failed, len(seen)
 
 
 def write_reports_of_failed(plan, failed: dict, settings) -> None:
