@@ -130,33 +130,15 @@ def write_reports_of_failed(plan, failed: dict, settings) -> None:
     The workflow writes the report only when every session of the participant computed; for the others it is
     assembled here from the fragments the runs that computed left in the work directory.
     """
-    from ketamine_fc.reports.participant import failed_session_section, summary_row, write_participant_report
-    from ketamine_fc.workflows.outputs import session_output
-    from ketamine_fc.workflows.participant import report_fragments, session_report_label
+    from ketamine_fc.reports.participant import write_participant_report
 
     for subject, sessions in plan.participants().items():
         if not any(ses.label in failed for ses in sessions):
             continue
-        sections, rows = [], []
         try:
-            for ses in sessions:
-                label = session_report_label(ses)
-                fragment, run_fragments = report_fragments(settings.work_dir / WORKFLOW, subject, ses)
-                measures = session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "measures",
-                                          settings.atlas.atlas)
-                if ses.label not in failed and fragment.is_file() and measures.is_file():
-                    sections.append(fragment.read_text(encoding="utf-8"))
-                    rows.append(summary_row(label, read_tsv(measures).iloc[0]))
-                    continue
-                problems = failed.get(ses.label, [(None, "its report was not made")])
-                failed_runs = {run.label for run, _ in problems if run is not None}
-                errors = [f"{run.short_label}: {message}" if run else message for run, message in problems]
-                runs_html = [path.read_text(encoding="utf-8") for run, path in run_fragments.items()
-                             if run not in failed_runs and path.is_file()]
-                sections.append(failed_session_section(label, errors, runs_html))
-                rows.append(summary_row(label, None, errors[0]))
-            out = write_participant_report(settings.output_dir, subject, sections, rows,
-                                           settings.parameters("participant"))
+            parts = [_report_part(subject, ses, failed.get(ses.label), settings) for ses in sessions]
+            out = write_participant_report(settings.output_dir, subject, [section for section, _ in parts],
+                                           [row for _, row in parts], settings.parameters("participant"))
         except Exception as err:  # the report never hides the failure it reports
             TRACE.debug("Report of sub-%s not written", subject, exc_info=True)
             LOGGER.error("sub-%s: the participant report could not be written (%s: %s)", subject,
@@ -164,6 +146,29 @@ def write_reports_of_failed(plan, failed: dict, settings) -> None:
             continue
         n_failed = sum(ses.label in failed for ses in sessions)
         LOGGER.warning("sub-%s: report %s shows %d session(s) not computed and why", subject, out.name, n_failed)
+
+
+def _report_part(subject, ses, problems, settings) -> tuple[str, dict]:
+    """The report section and summary line of one session: its own fragment, or why it is missing."""
+    from ketamine_fc.reports.participant import failed_session_section, summary_row
+    from ketamine_fc.workflows.outputs import session_output
+    from ketamine_fc.workflows.participant import report_fragments, session_report_label
+
+    label = session_report_label(ses)
+    fragment, run_fragments = report_fragments(settings.work_dir / WORKFLOW, subject, ses)
+    measures = session_output(settings.output_dir, ses.entities, ses.runs[0].spatial, "measures", settings.atlas.atlas)
+    if not problems and measures.is_file():
+        row = summary_row(label, read_tsv(measures).iloc[0])
+        if fragment.is_file():
+            return fragment.read_text(encoding="utf-8"), row
+        why = "computed and written, but its report section could not be drawn (the error is above and in the log)"
+        return failed_session_section(label, [why], [], computed=True), row
+    problems = problems or [(None, "not computed (the error is above and in the log)")]
+    failed_runs = {run.label for run, _ in problems if run is not None}
+    errors = [f"{run.short_label}: {message}" if run else message for run, message in problems]
+    runs_html = [path.read_text(encoding="utf-8") for run, path in run_fragments.items()
+                 if run not in failed_runs and path.is_file()]
+    return failed_session_section(label, errors, runs_html), summary_row(label, None, errors[0])
 
 
 def report_sessions(plan, failed, settings) -> None:

@@ -123,11 +123,11 @@ def participant_page(subject: str, sessions: list, summary: pd.DataFrame, settin
         "<h2>Settings</h2>", table(settings_table(settings))])
 
 
-def failed_session_section(label: str, errors: list, runs_html: list) -> str:
-    """HTML of a session that could not be computed: why, then the runs of it that were."""
-    parts = [f"<h2 id='{esc(label)}'>Session {esc(label)}</h2>",
-             "<p class='fail'>Not computed, so not written and not in the group analyses: "
-             + esc("; ".join(errors)) + "</p>"]
+def failed_session_section(label: str, errors: list, runs_html: list, computed: bool = False) -> str:
+    """HTML of a session that could not be computed (or, ``computed``, not drawn): why, then the runs of it
+    that were processed."""
+    why = "Not computed, so not written and not in the group analyses: " if not computed else "Report missing: "
+    parts = [f"<h2 id='{esc(label)}'>Session {esc(label)}</h2>", f"<p class='fail'>{why}{esc('; '.join(errors))}</p>"]
     if runs_html:
         parts += ["<h3>Runs processed</h3>", *runs_html]
     return "\n".join(parts)

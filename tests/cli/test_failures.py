@@ -44,3 +44,35 @@ def test_a_failed_atlas_fails_every_session_of_the_participant():
     failed, n_lines = report_failures(_plan(), [failure], SimpleNamespace(log_file="LOG"))
     assert sorted(failed) == ["sub-01_ses-post", "sub-01_ses-pre1"] and n_lines == 1
     assert failed["sub-01_ses-post"] == [(None, "atlas.nii.gz: damaged")]
+
+
+def test_the_report_of_a_participant_with_a_failed_session(tmp_path):
+    import re
+
+    import pandas as pd
+
+    from ketamine_fc.cli.parser import parse_args
+    from ketamine_fc.cli.participant import WORKFLOW, write_reports_of_failed
+    from ketamine_fc.workflows.outputs import session_output
+    from ketamine_fc.workflows.participant import report_fragments
+
+    settings = parse_args([str(tmp_path), str(tmp_path / "out"), "participant", "-w", str(tmp_path / "work")])
+    plan = _plan()
+    pre1, post = plan.sessions
+    # pre1 computed and written, but its report fragment is missing (a figure failed); post failed in run 2
+    measures = session_output(settings.output_dir, pre1.entities, "MNI152NLin6Asym", "measures", settings.atlas.atlas)
+    measures.parent.mkdir(parents=True)
+    pd.DataFrame([{"n_frames": 180, "mean_fd": 0.1, "included": True, "exclusion_reason": "n/a"}]).to_csv(
+        measures, sep="\t", index=False)
+    _, runs = report_fragments(settings.work_dir / WORKFLOW, "01", post)
+    for i, path in enumerate(runs.values(), start=1):
+        path.parent.mkdir(parents=True)
+        path.write_text(f"<h4>Run run-{i} fragment</h4>")
+    failed = {post.label: [(post.runs[1], "post2.nii.gz: the BOLD image is not 4-D")]}
+    write_reports_of_failed(plan, failed, settings)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (settings.output_dir / "sub-01.html").read_text()))
+    assert "Session ses-pre1 Report missing: computed and written, but its report section could not be drawn" in text
+    assert "ses-pre1 180 0.1 yes" in text  # its summary line from the written measures
+    assert ("Session ses-post Not computed, so not written and not in the group analyses: run-2: post2.nii.gz: the "
+            "BOLD image is not 4-D Runs processed Run run-1 fragment") in text
+    assert "run-2 fragment" not in text  # the failed run's earlier fragment is not shown
