@@ -63,19 +63,20 @@ class ParticipantPlan:
         return [run for ses in self.sessions for run in ses.runs]
 
     def locate(self, node_fullname: str):
-        """``(session, run)`` of the plan a Nipype node belongs to (``run`` None for session-level nodes)."""
+        """``(subject, session, run)`` a Nipype node belongs to: ``run`` None for a node of a session, ``session``
+        None for a node of the participant but of no session (its atlas, its report), all None for the others."""
         parts = node_fullname.split(".")
-        participant = None  # nodes of the participant but of no session (its atlas): its first session
-        for ses in self.sessions:
-            if f"sub_{safe(ses.subject)}_wf" not in parts:
+        for subject, sessions in self.participants().items():
+            if f"sub_{safe(subject)}_wf" not in parts:
                 continue
-            for run in ses.runs:
-                if any(p.startswith(f"{run.name}_") for p in parts):
-                    return ses, run
-            if any(p.startswith(f"{ses.name}_") for p in parts):
-                return ses, None
-            participant = participant or ses
-        return participant, None
+            for ses in sessions:
+                for run in ses.runs:
+                    if any(p.startswith(f"{run.name}_") for p in parts):
+                        return subject, ses, run
+                if any(p.startswith(f"{ses.name}_") for p in parts):
+                    return subject, ses, None
+            return subject, None, None
+        return None, None, None
 
 
 def _sort_key(run: RunInputs):

@@ -142,23 +142,27 @@ def surface_source(surfaces=None, atlas_dir=None) -> dict:
                for h, k in GROUP_SURFACES.items()}}
 
 
+def _surface_paths(surfaces=None, atlas_dir=None) -> dict:
+    """``{"L": path, "R": path}``: the given midthickness surfaces (both needed), else the group average's."""
+    if surfaces:
+        missing = {"L", "R"} - set(surfaces)
+        if missing:
+            raise InputError(f"the {' and '.join(sorted(missing))} midthickness surface is missing")
+        return {h: surfaces[h] for h in ("L", "R")}
+    return {h: resolve(k, atlas_dir) for h, k in GROUP_SURFACES.items()}
+
+
 def surface_meshes(surfaces=None, atlas_dir=None) -> dict:
     """``{"L": (coords, faces), "R": ...}`` of the midthickness surfaces: the given ones, else the group's."""
     import nibabel as nb
 
-    paths = dict(surfaces) if surfaces else {h: resolve(k, atlas_dir) for h, k in GROUP_SURFACES.items()}
     meshes = {}
-    for hemi in ("L", "R"):
-        gii = nb.load(str(paths[hemi]))
+    for hemi, path in _surface_paths(surfaces, atlas_dir).items():
+        gii = nb.load(str(path))
         meshes[hemi] = (gii.agg_data("pointset"), gii.agg_data("triangle"))
     return meshes
 
 
 def surface_coords(surfaces=None, atlas_dir=None) -> dict:
     """World (mm) vertex coordinates per hemisphere (``"L"``, ``"R"``): the given surfaces, else the group's."""
-    if surfaces:
-        missing = {"L", "R"} - set(surfaces)
-        if missing:
-            raise InputError(f"the {' and '.join(sorted(missing))} midthickness surface is missing")
-        return {h: read_surface_coords(surfaces[h]) for h in ("L", "R")}
-    return {h: read_surface_coords(resolve(k, atlas_dir)) for h, k in GROUP_SURFACES.items()}
+    return {h: read_surface_coords(path) for h, path in _surface_paths(surfaces, atlas_dir).items()}

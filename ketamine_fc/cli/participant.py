@@ -104,16 +104,14 @@ def report_failures(plan, failures, invocation) -> tuple[dict, int]:
     """
     failed, seen = {}, set()
     for failure in failures:
-        ses, run = plan.locate(failure.node)
+        subject, ses, run = plan.locate(failure.node)
         # a node of the participant but of no session (its atlas, its report) concerns all its sessions
-        whole = ses is not None and run is None and not any(part.startswith(f"{ses.name}_")
-                                                             for part in failure.node.split("."))
-        sessions = plan.participants()[ses.subject] if whole else [ses] if ses is not None else []
+        sessions = [ses] if ses is not None else plan.participants().get(subject, [])
         TRACE.debug("Node %s failed (crash file %s):\n%s", failure.node, failure.crash_file, failure.traceback)
         step = failure.node.split(".")[-1].replace("_", " ")
         message = failure.message if failure.ours else (
             f"unexpected error while running '{step}' ({failure.message}); the traceback is in {invocation.log_file}")
-        where = run.label if run else f"sub-{ses.subject}" if whole else ses.label if ses else "ketamine-fc"
+        where = run.label if run else ses.label if ses else f"sub-{subject}" if subject else "ketamine-fc"
         if (where, message) in seen:
             continue
         seen.add((where, message))

@@ -12,7 +12,6 @@ Every problem with a file raises :class:`~ketamine_fc.errors.InputError` (partic
 from __future__ import annotations
 
 import logging
-
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
